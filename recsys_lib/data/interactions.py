@@ -1,0 +1,179 @@
+"""The one value that crosses the model boundary: a float32 users x items CSR matrix with
+the raw MovieLens id arrays that map its rows and columns back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys_lib.data.schema import DataError
+
+__all__ = ["Interactions", "build_user_items", "drop_duplicate_pairs", "index_of"]
+
+
+def build_user_items(
+    user_index: np.ndarray, item_index: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Float32 CSR matrix with int32 indices from (row, column, value) triples.
+
+    Duplicate (row, column) pairs are summed, as scipy does; callers that must not sum
+    resolve duplicates first (see `drop_duplicate_pairs`).
+    """
+    matrix = sp.csr_matrix(
+        (np.asarray(values, dtype=np.float32), (user_index, item_index)), shape=shape
+    )
+    matrix.sum_duplicates()
+    matrix.indices = matrix.indices.astype(np.int32, copy=False)
+    matrix.indptr = matrix.indptr.astype(np.int32, copy=False)
+    return matrix
+
+
+def index_of(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
+    """Positions of `raw_ids` in the sorted unique array `sorted_ids`.
+
+    Returns:
+        int32 array shaped like `raw_ids`, -1 where an id is unknown.
+    """
+    raw_ids = np.asarray(raw_ids)
+    if len(sorted_ids) == 0:
+        return np.full(raw_ids.shape, -1, dtype=np.int32)
+    position = np.searchsorted(sorted_ids, raw_ids)
+    position = np.minimum(position, len(sorted_ids) - 1)
+    found = sorted_ids[position] == raw_ids
+    return np.where(found, position, -1).astype(np.int32)
+
+
+def drop_duplicate_pairs(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep one rating per (user_id, item_id): the latest by timestamp, then the last row.
+
+    Returns:
+        The de-duplicated frame (original row order kept) and the number of rows dropped.
+    """
+    order = ["user_id", "item_id"] + (["timestamp"] if "timestamp" in ratings else [])
+    duplicated = ratings.sort_values(order, kind="stable").duplicated(
+        ["user_id", "item_id"], keep="last"
+    )
+    n_dropped = int(duplicated.sum())
+    if n_dropped == 0:
+        return ratings, 0
+    keep = ~duplicated.reindex(ratings.index)
+    return ratings.loc[keep.to_numpy()].reset_index(drop=True), n_dropped
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Ratings as a users x items float32 CSR matrix plus the id maps back to MovieLens.
+
+    Attributes:
+        user_items: float32 CSR matrix of shape (n_users, n_items) with int32 indices;
+            stored values are ratings (explicit feedback).
+        user_ids: sorted int32 raw user ids; row `i` is user `user_ids[i]`.
+        item_ids: sorted int32 raw item ids; column `j` is item `item_ids[j]`.
+    """
+
+    user_items: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        shape = (len(self.user_ids), len(self.item_ids))
+        if self.user_items.shape != shape:
+            raise ValueError(
+                f"user_items has shape {self.user_items.shape}, but the id maps give {shape}"
+            )
+        if self.user_items.dtype != np.float32:
+            raise ValueError(f"user_items must be float32, got {self.user_items.dtype}")
+
+    @classmethod
+    def from_ratings(
+        cls,
+        ratings: pd.DataFrame,
+        *,
+        user_ids: np.ndarray | None = None,
+        item_ids: np.ndarray | None = None,
+    ) -> Interactions:
+        """Encode a ratings frame (`user_id`, `item_id`, `rating`).
+
+        Args:
+            ratings: frame with one row per (user, item) pair.
+            user_ids: id map to encode into (for example a training set's); rows whose
+                user is not in it are left out. None builds the map from `ratings`.
+            item_ids: likewise for items.
+
+        Raises:
+            DataError: a column is missing, or a (user, item) pair appears twice.
+        """
+        missing = [c for c in ("user_id", "item_id", "rating") if c not in ratings]
+        if missing:
+            raise DataError(
+                f"ratings frame lacks column(s) {missing}; it has {list(ratings.columns)}"
+            )
+        users = ratings["user_id"].to_numpy()
+        items = ratings["item_id"].to_numpy()
+        if user_ids is None:
+            user_ids = np.unique(users).astype(np.int32)
+        if item_ids is None:
+            item_ids = np.unique(items).astype(np.int32)
+        user_index = index_of(user_ids, users)
+        item_index = index_of(item_ids, items)
+        known = (user_index >= 0) & (item_index >= 0)
+        values = ratings["rating"].to_numpy(dtype=np.float32)[known]
+        matrix = build_user_items(
+            user_index[known], item_index[known], values, (len(user_ids), len(item_ids))
+        )
+        if matrix.nnz != int(known.sum()):
+            raise DataError(
+                f"{int(known.sum()) - matrix.nnz} duplicate (user_id, item_id) pairs; "
+                "resolve them first with recsys_lib.data.drop_duplicate_pairs"
+            )
+        return cls(matrix, np.asarray(user_ids, np.int32), np.asarray(item_ids, np.int32))
+
+    @property
+    def n_users(self) -> int:
+        return self.user_items.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.user_items.shape[1]
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored ratings."""
+        return int(self.user_items.nnz)
+
+    @property
+    def density(self) -> float:
+        """Fraction of the users x items matrix that holds a rating."""
+        cells = self.n_users * self.n_items
+        return self.nnz / cells if cells else 0.0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the matrix and the id maps."""
+        m = self.user_items
+        return int(
+            m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+            + self.user_ids.nbytes + self.item_ids.nbytes
+        )
+
+    def user_index(self, raw_user_ids: np.ndarray) -> np.ndarray:
+        """int32 row of each raw user id, -1 for users not in this set."""
+        return index_of(self.user_ids, raw_user_ids)
+
+    def item_index(self, raw_item_ids: np.ndarray) -> np.ndarray:
+        """int32 column of each raw item id, -1 for items not in this set."""
+        return index_of(self.item_ids, raw_item_ids)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The stored ratings as a frame with raw `user_id`, `item_id`, `rating`."""
+        coo = self.user_items.tocoo()
+        return pd.DataFrame(
+            {
+                "user_id": self.user_ids[coo.row],
+                "item_id": self.item_ids[coo.col],
+                "rating": coo.data.astype(np.float32),
+            }
+        )

@@ -1,0 +1,253 @@
+"""The protocol every model follows: fit, predict, recommend, save, load (raw MovieLens ids)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_lib.data.interactions import Interactions
+from recsys_lib.models.scoring import mask_seen, top_k_numpy, top_k_torch
+
+__all__ = ["Recommender", "NotFittedError", "DEFAULT_BATCH_USERS"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_USERS = 500
+ModelT = TypeVar("ModelT", bound="Recommender")
+
+
+class NotFittedError(RuntimeError):
+    """A model was used before `fit` (or `load`)."""
+
+
+class Recommender(ABC):
+    """Base class: subclasses implement `_fit`, `_score` and, for rating models, `_predict`.
+
+    All public methods take and return raw MovieLens ids. Users or items unknown to the
+    training data never raise: rating predictions fall back to the model's baseline and
+    recommendations to item popularity; `fallback_counts` counts each case.
+    """
+
+    #: Whether `predict` returns ratings (False for ranking-only models).
+    predicts_ratings: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.train_: Interactions | None = None
+        self.fallback_counts: Counter[str] = Counter()
+        self._popularity: np.ndarray | None = None
+
+    # ---- what subclasses implement -------------------------------------------------
+    @abstractmethod
+    def _fit(self, train: Interactions) -> None:
+        """Learn parameters from `train` (already stored on `self.train_`)."""
+
+    @abstractmethod
+    def _score(self, user_rows: np.ndarray) -> Any:
+        """Ranking scores of all items for known users.
+
+        Args:
+            user_rows: int32 row indices into the training matrix.
+
+        Returns:
+            float32 numpy array or torch tensor of shape (len(user_rows), n_items).
+        """
+
+    def _predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """float32 ratings for index pairs; -1 marks an unknown user or item."""
+        raise TypeError(f"{type(self).__name__} ranks items and does not predict ratings")
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable), saved with the model."""
+        return {}
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save; keys must not start with an underscore."""
+        return {}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `_get_state` returned."""
+
+    # ---- the protocol ----------------------------------------------------------------
+    def fit(self: ModelT, train: Interactions) -> ModelT:
+        """Fit on a training `Interactions`; returns self."""
+        if train.nnz == 0:
+            raise ValueError("cannot fit on an empty training set")
+        self.train_ = train
+        self.fallback_counts = Counter()
+        self._popularity = np.diff(train.user_items.tocsc().indptr).astype(np.float32)
+        self._fit(train)
+        return self
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Predicted ratings for pairs of raw ids.
+
+        Returns:
+            float32 array of len(user_ids); pairs with an unknown user or item get the
+            baseline's prediction and are counted in `fallback_counts`.
+        """
+        train = self._require_fitted()
+        if not self.predicts_ratings:
+            raise TypeError(f"{type(self).__name__} ranks items and does not predict ratings")
+        user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
+        if user_ids.shape != item_ids.shape:
+            raise ValueError(
+                f"user_ids and item_ids differ in shape: {user_ids.shape} vs {item_ids.shape}"
+            )
+        user_rows, item_cols = train.user_index(user_ids), train.item_index(item_ids)
+        self.fallback_counts["predict_unknown_user"] += int((user_rows < 0).sum())
+        self.fallback_counts["predict_unknown_item"] += int((item_cols < 0).sum())
+        return self._predict(user_rows, item_cols).astype(np.float32, copy=False)
+
+    def recommend(
+        self,
+        user_ids: np.ndarray,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        batch_size: int = DEFAULT_BATCH_USERS,
+        device: str = "cpu",
+        backend: str = "auto",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-`k` items for each raw user id, scored `batch_size` users at a time.
+
+        Args:
+            user_ids: raw user ids; users unknown to training get the most popular items.
+            k: items per user.
+            exclude_seen: leave out each user's training items.
+            batch_size: users scored at once (bounds memory: batch_size x n_items floats).
+            device: torch device for the torch backend ("cpu", "cuda", "cuda:N").
+            backend: "numpy" (argpartition on the CPU), "torch" (torch.topk on `device`,
+                cached GPU memory released between batches) or "auto" (torch on CUDA,
+                numpy otherwise).
+
+        Returns:
+            int32 raw item ids and float32 scores, each of shape (len(user_ids), k); -1 and
+            -inf fill rows with fewer than k candidate items.
+        """
+        train = self._require_fitted()
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if backend not in ("auto", "numpy", "torch"):
+            raise ValueError(f"backend must be auto, numpy or torch, got {backend!r}")
+        user_rows = train.user_index(np.asarray(user_ids))
+        n_users, k_eff = len(user_rows), min(k, train.n_items)
+        index = np.full((n_users, k), -1, dtype=np.int32)
+        scores = np.full((n_users, k), -np.inf, dtype=np.float32)
+
+        known = np.flatnonzero(user_rows >= 0)
+        unknown = np.flatnonzero(user_rows < 0)
+        self.fallback_counts["recommend_unknown_user"] += len(unknown)
+        if len(unknown):
+            popular = np.broadcast_to(self._popularity, (1, train.n_items)).copy()
+            best, best_scores = top_k_numpy(popular, k_eff)
+            index[unknown, :k_eff], scores[unknown, :k_eff] = best, best_scores
+
+        use_torch = backend == "torch" or (backend == "auto" and device.startswith("cuda"))
+        for start in range(0, len(known), batch_size):
+            positions = known[start : start + batch_size]
+            rows = user_rows[positions]
+            seen = train.user_items[rows] if exclude_seen else None
+            block = self._score(rows)
+            if use_torch:
+                best, best_scores = top_k_torch(_to_torch(block, device), k_eff, seen)
+                _release_cached(device)
+            else:
+                block = np.array(_to_numpy(block), dtype=np.float32, copy=True)
+                if seen is not None:
+                    mask_seen(block, seen)
+                best, best_scores = top_k_numpy(block, k_eff)
+            index[positions, :k_eff], scores[positions, :k_eff] = best, best_scores
+
+        item_ids = np.where(index >= 0, train.item_ids[np.maximum(index, 0)], -1)
+        return item_ids.astype(np.int32), scores
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to an `.npz` file (numpy arrays and JSON, no pickle)."""
+        train = self._require_fitted()
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        state = self._get_state()
+        bad = [key for key in state if key.startswith("_")]
+        if bad:
+            raise ValueError(f"state keys must not start with '_': {bad}")
+        meta = {"class": type(self).__name__, "params": self.get_params()}
+        m = train.user_items
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(
+                handle,
+                _meta=np.array(json.dumps(meta)),
+                _user_ids=train.user_ids,
+                _item_ids=train.item_ids,
+                _data=m.data,
+                _indices=m.indices,
+                _indptr=m.indptr,
+                _popularity=self._popularity,
+                **state,
+            )
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls: type[ModelT], path: str | Path) -> ModelT:
+        """Load a model written by `save`; raises ValueError for a file of another model."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+            meta = json.loads(str(arrays.pop("_meta")))
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"{path} is not a readable recsys_lib model file: {error}") from error
+        if meta["class"] != cls.__name__:
+            raise ValueError(f"{path} holds a {meta['class']}, not a {cls.__name__}")
+        user_ids, item_ids = arrays.pop("_user_ids"), arrays.pop("_item_ids")
+        matrix = sp.csr_matrix(
+            (arrays.pop("_data"), arrays.pop("_indices"), arrays.pop("_indptr")),
+            shape=(len(user_ids), len(item_ids)),
+        )
+        model = cls(**meta["params"])
+        model.train_ = Interactions(matrix, user_ids, item_ids)
+        model._popularity = arrays.pop("_popularity")
+        model._set_state(arrays)
+        return model
+
+    def _require_fitted(self) -> Interactions:
+        if self.train_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() first")
+        return self.train_
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _to_numpy(block: Any) -> np.ndarray:
+    if isinstance(block, np.ndarray):
+        return block
+    return block.detach().float().cpu().numpy()
+
+
+def _to_torch(block: Any, device: str) -> Any:
+    import torch
+
+    if isinstance(block, np.ndarray):
+        return torch.from_numpy(block).to(device)
+    return block.to(device)
+
+
+def _release_cached(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
