@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "DEFAULT_SCALE",
+    "MOVIE_COLUMNS",
     "RATING_COLUMNS",
     "RATING_DTYPES",
-    "MOVIE_COLUMNS",
     "RATING_SCALES",
-    "DEFAULT_SCALE",
-    "RatingScale",
     "DataError",
+    "RatingScale",
 ]
 
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")

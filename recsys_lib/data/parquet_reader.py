@@ -1,0 +1,151 @@
+"""Reader of ratings stored as parquet, with MovieLens column names or ours.
+
+pyarrow is an optional dependency (``pip install 'recsys-lib[parquet]'``); it is imported
+only when a parquet file is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib.data.layouts import RATING_ALIASES, map_columns
+from recsys_lib.data.readers import (
+    ITEM,
+    OK,
+    PROBLEMS,
+    RATING,
+    TIMESTAMP,
+    USER,
+    BadRows,
+    ParseFailure,
+    RatingsReader,
+    in_int32,
+)
+from recsys_lib.data.schema import RATING_COLUMNS, RATING_DTYPES, DataError, RatingScale
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["ParquetRatings"]
+
+_CODES = {"user_id": USER, "item_id": ITEM, "rating": RATING, "timestamp": TIMESTAMP}
+_EXPECTED_TYPES = {
+    "user_id": "an integer type",
+    "item_id": "an integer type",
+    "rating": "a numeric type",
+    "timestamp": "an integer type (unix seconds) or a timestamp type",
+}
+
+
+class ParquetRatings(RatingsReader):
+    """Reader of ``ratings.parquet``: reads the needed columns, one row group slice at a time."""
+
+    unit = "row"
+
+    def __init__(self, file: Path, chunk_rows: int) -> None:
+        super().__init__(file, chunk_rows)
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:  # pragma: no cover - pyarrow is in the dev install
+            raise DataError(
+                f"{file}: reading parquet needs pyarrow (pip install 'recsys-lib[parquet]')"
+            ) from exc
+        try:
+            self._parquet = pq.ParquetFile(file)
+        except Exception as exc:  # pyarrow raises ArrowInvalid or OSError
+            raise DataError(f"{file}: not a readable parquet file ({exc})") from exc
+        schema = self._parquet.schema_arrow
+        positions = map_columns(schema.names, RATING_ALIASES, file)
+        names = [schema.names[p] for p in positions]
+        self.names = dict(zip(RATING_COLUMNS, names, strict=True))
+        for col, name in self.names.items():
+            if not _type_ok(col, schema.field(name).type):
+                raise DataError(
+                    f"{file}: column {name!r} has type {schema.field(name).type}; "
+                    f"expected {_EXPECTED_TYPES[col]}"
+                )
+
+    def _batches(
+        self, columns: Sequence[str]
+    ) -> Iterator[tuple[int, pa.RecordBatch, dict[str, np.ndarray], np.ndarray]]:
+        """(number of the first row, the raw batch, values as int64/float64, problem codes)."""
+        first = 1
+        names = [self.names[col] for col in columns]
+        for batch in self._parquet.iter_batches(batch_size=self.chunk_rows, columns=names):
+            values, codes = {}, np.full(batch.num_rows, OK, dtype=np.int8)
+            for col, name in zip(columns, names, strict=True):
+                values[col], valid = _column_values(col, batch.column(name))
+                codes = np.where((codes == OK) & ~valid, _CODES[col], codes).astype(np.int8)
+            yield first, batch, values, codes
+            first += batch.num_rows
+
+    def chunks(
+        self, columns: Sequence[str] = RATING_COLUMNS, *, skip: np.ndarray | None = None
+    ) -> Iterator[pd.DataFrame]:
+        for first, _, values, codes in self._batches(columns):
+            keep = np.ones(len(codes), dtype=bool)
+            if skip is not None:
+                keep = ~np.isin(np.arange(first, first + len(codes)), skip)
+            if (codes[keep] != OK).any():
+                raise ParseFailure(f"{self.file}: a row has a missing or out-of-range value")
+            yield pd.DataFrame(
+                {col: values[col][keep].astype(RATING_DTYPES[col]) for col in columns}, copy=False
+            )
+
+    def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
+        found: list[np.ndarray] = []
+        first: tuple[str, str] | None = None
+        for number, batch, _, codes in self._batches(RATING_COLUMNS):
+            bad = np.flatnonzero(codes > OK)
+            if len(bad) == 0:
+                continue
+            if first is None:
+                first = (_row_text(batch, int(bad[0])), PROBLEMS[int(codes[bad[0]])])
+            found.append(bad.astype(np.int64) + number)
+            if first_only:
+                break
+        if first is None:
+            return None
+        return BadRows(np.concatenate(found), self.unit, *first)
+
+    def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
+        for number, batch, values, codes in self._batches(RATING_COLUMNS):
+            outside = np.flatnonzero((codes == OK) & ~scale.contains(values["rating"]))
+            if len(outside):
+                return number + int(outside[0]), _row_text(batch, int(outside[0]))
+        return None
+
+
+def _type_ok(col: str, arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return True
+    if col == "rating":
+        return pa.types.is_floating(arrow_type)
+    return col == "timestamp" and pa.types.is_timestamp(arrow_type)
+
+
+def _column_values(col: str, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The column as int64 (float64 for ratings) and a mask of the values that fit our schema."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = array.is_valid().to_numpy(zero_copy_only=False)
+    if col == "rating":
+        values = pc.fill_null(array.cast(pa.float64()), np.nan).to_numpy()
+        return values, present & np.isfinite(values)
+    if pa.types.is_timestamp(array.type):
+        array = array.cast(pa.timestamp("s", tz=array.type.tz), safe=False)
+    values = pc.fill_null(array.cast(pa.int64()), 0).to_numpy()
+    return values, present & in_int32(values)
+
+
+def _row_text(batch: pa.RecordBatch, index: int) -> str:
+    row = batch.slice(index, 1).to_pylist()[0]
+    return ", ".join(f"{name}={value}" for name, value in row.items())

@@ -1,0 +1,304 @@
+"""Ratings readers: one parser per layout, each yielding chunks of rows in our schema.
+
+The fast path parses with explicit dtypes and only the needed columns. When it meets a
+row it cannot read it raises `ParseFailure`; the caller then asks the reader to scan the
+file (`find_bad_rows`) for the exact line numbers, which keeps the happy path fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib.data.layouts import RATING_ALIASES, map_columns
+from recsys_lib.data.schema import RATING_COLUMNS, RATING_DTYPES, DataError, RatingScale
+
+__all__ = [
+    "BadRows",
+    "ParseFailure",
+    "RatingsReader",
+    "TextFormat",
+    "TextRatings",
+    "check_lines",
+    "datetime_seconds",
+    "in_int32",
+]
+
+SCAN_LINES = 500_000
+_INT = r"\s*[+-]?\d+\s*"
+_INT32 = np.iinfo(np.int32)
+_DATETIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+_BOM = ("\ufeff", "ï»¿")  # the UTF-8 byte order mark, decoded as UTF-8 or as latin-1
+
+# Problem codes of a row, in the order they are checked.
+OK, BLANK, FIELDS, USER, ITEM, RATING, TIMESTAMP = 0, -1, 1, 2, 3, 4, 5
+PROBLEMS = {
+    USER: "user id is missing or not an integer in the int32 range",
+    ITEM: "item id is missing or not an integer in the int32 range",
+    RATING: "rating is missing or not a number",
+    TIMESTAMP: "timestamp is missing or not a time in 1901-2038 (int32 unix seconds or date-time)",
+}
+
+
+class ParseFailure(DataError):
+    """The fast parser met a row it could not read; `find_bad_rows` tells which."""
+
+
+@dataclass(frozen=True)
+class BadRows:
+    """Malformed rows of a ratings file.
+
+    Attributes:
+        numbers: sorted int64 array of 1-based line numbers (text files, header counted)
+            or row numbers (parquet) of every malformed row found.
+        unit: "line" or "row".
+        first_text: the first malformed row as written in the file.
+        first_reason: what is wrong with it.
+    """
+
+    numbers: np.ndarray
+    unit: str
+    first_text: str
+    first_reason: str
+
+    def message(self, file: Path) -> str:
+        """One line naming the file, the first bad row's number, the problem and the row."""
+        return f"{file}: {self.unit} {self.numbers[0]}: {self.first_reason}: {self.first_text!r}"
+
+
+def in_int32(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of `values` (any numeric dtype, NaN allowed) inside the int32 range."""
+    return (values >= _INT32.min) & (values <= _INT32.max)
+
+
+def datetime_seconds(values: pd.Series, *, errors: str = "raise") -> np.ndarray:
+    """Unix seconds (float64, NaN where unparsable with errors="coerce") of ISO date-time
+    strings such as "2005-04-02 23:53:47", read as UTC."""
+    times = pd.to_datetime(values, format="ISO8601", utc=True, errors=errors)
+    seconds = (times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+class RatingsReader(ABC):
+    """Reads one ratings file in chunks of at most `chunk_rows` rows.
+
+    Chunks are DataFrames with the requested columns of RATING_COLUMNS, in RATING_DTYPES
+    (int32 ids, float32 ratings, int32 unix seconds) and a fresh RangeIndex.
+    """
+
+    unit: ClassVar[str]
+
+    def __init__(self, file: Path, chunk_rows: int) -> None:
+        self.file = file
+        self.chunk_rows = chunk_rows
+
+    @abstractmethod
+    def chunks(
+        self, columns: Sequence[str] = RATING_COLUMNS, *, skip: np.ndarray | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """Chunks of rows in file order, leaving out the rows numbered in `skip`.
+
+        Raises:
+            ParseFailure: a row not in `skip` could not be read.
+        """
+
+    @abstractmethod
+    def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
+        """Scan the file for malformed rows (all of them, or stop at the first)."""
+
+    @abstractmethod
+    def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
+        """Number and text of the first well-formed row whose rating is outside `scale`."""
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a delimited ratings file is written.
+
+    Attributes:
+        sep: field separator as written ("\\t", "::" or ",").
+        n_fields: fields per row.
+        positions: field index of user_id, item_id, rating and timestamp.
+        header_lines: 1 when the first line names the columns, else 0.
+        datetime_timestamps: timestamps are date-time strings rather than unix seconds.
+    """
+
+    sep: str
+    n_fields: int
+    positions: tuple[int, ...]
+    header_lines: int
+    datetime_timestamps: bool
+
+    @classmethod
+    def of(cls, file: Path, layout: str) -> TextFormat:
+        """Read the header (csv layouts) and the first row to learn the file's format."""
+        first_lines = _first_lines(file, 2)
+        if not first_lines:
+            raise DataError(f"{file}: the file is empty (no ratings)")
+        if layout in ("ml-100k", "ml-1m"):
+            sep = "\t" if layout == "ml-100k" else "::"
+            return cls(sep, 4, (0, 1, 2, 3), 0, datetime_timestamps=False)
+        header = first_lines[0]
+        for mark in _BOM:
+            header = header.removeprefix(mark)
+        names = [name.strip().strip('"') for name in header.split(",")]
+        positions = tuple(map_columns(names, RATING_ALIASES, file))
+        first_row = first_lines[1].split(",") if len(first_lines) > 1 else []
+        stamp = first_row[positions[3]] if len(first_row) > positions[3] else ""
+        return cls(",", len(names), positions, 1, bool(_DATETIME.match(stamp)))
+
+
+def _first_lines(file: Path, n: int) -> list[str]:
+    with open(file, encoding="latin-1", newline="") as handle:
+        return [line.rstrip("\r\n") for line in itertools.islice(handle, n)]
+
+
+class TextRatings(RatingsReader):
+    """Reader of the delimited layouts: u.data, ratings.dat, ratings.csv, rating.csv."""
+
+    unit = "line"
+
+    def __init__(self, file: Path, layout: str, chunk_rows: int) -> None:
+        super().__init__(file, chunk_rows)
+        self.format = TextFormat.of(file, layout)
+
+    def chunks(
+        self, columns: Sequence[str] = RATING_COLUMNS, *, skip: np.ndarray | None = None
+    ) -> Iterator[pd.DataFrame]:
+        fmt = self.format
+        # "::" is read as ":" by the fast C parser: fields land at even positions and the
+        # odd ones must stay empty.
+        stride = 2 if fmt.sep == "::" else 1
+        wanted = {col: fmt.positions[RATING_COLUMNS.index(col)] * stride for col in columns}
+        # Without usecols the parser rejects rows with too many fields; with it, it cannot.
+        whole_rows = len(wanted) == len(RATING_COLUMNS) == fmt.n_fields
+        dtype = {
+            position: str if col == "timestamp" and fmt.datetime_timestamps else RATING_DTYPES[col]
+            for col, position in wanted.items()
+        }
+        skiprows = list(range(fmt.header_lines))
+        if skip is not None:
+            skiprows.extend((skip - 1).tolist())
+        try:
+            with pd.read_csv(
+                self.file,
+                sep=":" if stride == 2 else fmt.sep,
+                header=None,
+                names=range((fmt.n_fields - 1) * stride + 1),
+                usecols=None if whole_rows else sorted(wanted.values()),
+                dtype=dtype,
+                skiprows=skiprows or None,
+                chunksize=self.chunk_rows,
+                encoding="latin-1",
+                quoting=csv.QUOTE_NONE,
+                engine="c",
+            ) as reader:
+                for raw in reader:
+                    yield self._normalize(raw, wanted, check_gaps=whole_rows and stride == 2)
+        except ParseFailure:
+            raise
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise ParseFailure(f"{self.file}: {exc}") from exc
+
+    def _normalize(
+        self, raw: pd.DataFrame, wanted: dict[str, int], *, check_gaps: bool
+    ) -> pd.DataFrame:
+        if check_gaps and raw[[1, 3, 5]].notna().to_numpy().any():
+            raise ParseFailure(f"{self.file}: a row has single ':' separators")
+        columns = {}
+        for col, position in wanted.items():
+            values = raw[position]
+            if col == "timestamp" and self.format.datetime_timestamps:
+                seconds = datetime_seconds(values)
+                if not in_int32(seconds).all():
+                    raise ParseFailure(f"{self.file}: a date-time is missing or after 2038")
+                columns[col] = seconds.astype(np.int32)
+            else:
+                columns[col] = values.to_numpy()
+        if "rating" in columns and np.isnan(columns["rating"]).any():
+            raise ParseFailure(f"{self.file}: a rating is missing or not a number")
+        return pd.DataFrame(columns, copy=False)
+
+    def _scan(self) -> Iterator[tuple[int, list[str], np.ndarray, np.ndarray]]:
+        """Batches of (number of the batch's first line, its lines, problem code per line,
+        rating per line as float64, NaN where unreadable)."""
+        with open(self.file, encoding="latin-1", newline="") as handle:
+            number = self.format.header_lines + 1
+            for _ in range(self.format.header_lines):
+                next(handle, None)
+            while lines := [line.rstrip("\r\n") for line in itertools.islice(handle, SCAN_LINES)]:
+                codes, ratings = check_lines(lines, self.format)
+                yield number, lines, codes, ratings
+                number += len(lines)
+
+    def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
+        found: list[np.ndarray] = []
+        first: tuple[str, str] | None = None
+        for number, lines, codes, _ in self._scan():
+            bad = np.flatnonzero(codes > OK)
+            if len(bad) == 0:
+                continue
+            if first is None:
+                first = (lines[bad[0]], self._reason(lines[bad[0]], int(codes[bad[0]])))
+            found.append(bad.astype(np.int64) + number)
+            if first_only:
+                break
+        if first is None:
+            return None
+        return BadRows(np.concatenate(found), self.unit, *first)
+
+    def _reason(self, line: str, code: int) -> str:
+        if code == FIELDS:
+            sep, n_fields = self.format.sep, self.format.n_fields
+            return f"{len(line.split(sep))} fields, expected {n_fields} separated by {sep!r}"
+        return PROBLEMS[code]
+
+    def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
+        for number, lines, codes, ratings in self._scan():
+            outside = np.flatnonzero((codes == OK) & ~scale.contains(ratings))
+            if len(outside):
+                return number + int(outside[0]), lines[outside[0]]
+        return None
+
+
+def check_lines(lines: list[str], fmt: TextFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Problem code of each raw line (OK, BLANK, FIELDS, USER, ...) and its rating.
+
+    Returns:
+        int8 codes and float64 ratings (NaN where unreadable), one per line.
+    """
+    text = pd.Series(lines, dtype="str")
+    fields = text.str.split(fmt.sep, regex=False, expand=True)
+    fields = fields.reindex(columns=range(max(fmt.n_fields, fields.shape[1])))
+    codes = np.where(fields.notna().sum(axis=1).to_numpy() != fmt.n_fields, FIELDS, OK)
+    ratings = pd.to_numeric(fields[fmt.positions[2]], errors="coerce").to_numpy(np.float64)
+    checks = {
+        USER: _int32_mask(fields[fmt.positions[0]]),
+        ITEM: _int32_mask(fields[fmt.positions[1]]),
+        RATING: np.isfinite(ratings),
+        TIMESTAMP: (
+            in_int32(datetime_seconds(fields[fmt.positions[3]], errors="coerce"))
+            if fmt.datetime_timestamps
+            else _int32_mask(fields[fmt.positions[3]])
+        ),
+    }
+    for code, valid in checks.items():
+        codes = np.where((codes == OK) & ~valid, code, codes)
+    codes = np.where((text == "").to_numpy(), BLANK, codes).astype(np.int8)
+    return codes, np.where(codes == OK, ratings, np.nan)
+
+
+def _int32_mask(values: pd.Series) -> np.ndarray:
+    """Fields that are integers inside the int32 range."""
+    is_int = values.str.fullmatch(_INT).fillna(False).to_numpy(dtype=bool)
+    numbers = pd.to_numeric(values.where(is_int), errors="coerce").to_numpy(np.float64)
+    return is_int & in_int32(numbers)
