@@ -1,0 +1,191 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Classical collaborative filtering on MovieLens
+#
+# Float32 **SVD**, **item-KNN** and **ALS** on a 50,000-rating sample, next to the
+# **BiasBaseline** (ratings) and **Popularity** (ranking) yardsticks, all on one held-out
+# split. Every step reports its memory before and after it runs, so the kernel never dies
+# by surprise. Press *Run All*; change the parameters below, or run it headless:
+# `papermill classical_cf.ipynb out.ipynb -p SAMPLE_SIZE 30000`.
+
+# %%
+# Make recsys_lib importable. Already installed: nothing to do. Else a wheel attached as a
+# Kaggle input (or in the Colab Drive folder): install it offline. Else, with internet and
+# RECSYS_LIB_PIP_SPEC set (for example git+https://github.com/<you>/recsys_lib): install that.
+# Else stop and say which dataset to attach.
+import glob
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("recsys_lib") is None:
+    _roots = [os.environ.get("RECSYS_KAGGLE_INPUT", "/kaggle/input"),
+              os.environ.get("RECSYS_COLAB_DIR", "/content/drive/MyDrive/recsys-lib")]
+    _wheels = sorted(wheel for root in _roots
+                     for wheel in glob.glob(f"{root}/**/recsys_lib-*.whl", recursive=True))
+    _spec = os.environ.get("RECSYS_LIB_PIP_SPEC")
+    if _wheels:
+        _pip = ["--no-index", "--find-links", os.path.dirname(_wheels[-1]), "recsys-lib"]
+    elif _spec:
+        _pip = [_spec]
+    else:
+        raise ModuleNotFoundError(
+            "recsys_lib is not installed and no recsys_lib wheel is attached. On Kaggle: "
+            "Add Input -> Datasets -> 'KAGGLE_DATASET_ID' (built by `recsys kaggle build`, see "
+            "kaggle/README.md). On Colab: put the wheels in MyDrive/recsys-lib or set "
+            "RECSYS_LIB_PIP_SPEC.")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *_pip], check=True)
+    importlib.invalidate_caches()
+import recsys_lib
+
+print(f"recsys_lib {recsys_lib.__version__} from {os.path.dirname(recsys_lib.__file__)}")
+
+# %% tags=["parameters"]
+# DATA_PATH: a folder, a ratings file or a release name; None discovers the data
+# (RECSYS_DATA, Kaggle inputs, Drive, cache, then the embedded ml-latest-small).
+DATA_PATH = None
+# SAMPLE_SIZE: ratings to sample (None for all); SAMPLING: "ratings" or "users".
+SAMPLE_SIZE = 50000
+SAMPLING = "ratings"
+# SPLIT: random, per_user, temporal or latest_per_user.
+SPLIT = "random"
+TEST_FRACTION = 0.2
+SEED = 42
+# RESULTS_DIR: None makes runs/<timestamp>-classical_cf.
+RESULTS_DIR = None
+SVD_COMPONENTS = 30
+KNN_NEIGHBORS = 15
+ALS_FACTORS = 30
+ALS_ITERATIONS = 5
+TOP_K = 10
+# EVAL_USERS: evaluate on a seeded sample of this many test users (None for all).
+EVAL_USERS = None
+# DEVICE: auto, cpu or cuda (CUDA scores recommendations on the GPU).
+DEVICE = "auto"
+
+# %%
+from recsys_lib.device import resolve_device
+from recsys_lib.params import ClassicalParams
+from recsys_lib.tracking import start_run
+
+run = start_run("classical_cf", ClassicalParams, globals())
+params = run.params
+device = resolve_device(params.DEVICE)
+print(f"Run folder: {run.run_dir}  (device: {device})")
+
+# %% [markdown]
+# ## 1. Environment and memory
+#
+# **How to read this:** *limit* is what the kernel may use before it is killed (on
+# Kaggle the container limit, not the machine's RAM); *available* is what is left now.
+# Every step below is checked against *available* before it runs. GPU rows appear when a
+# GPU is on.
+
+# %%
+from recsys_lib.environment import session_warnings
+from recsys_lib.memory import MemoryMonitor, snapshot
+
+monitor = MemoryMonitor()
+for warning in session_warnings():
+    print(f"WARNING: {warning}")
+snapshot().to_frame()
+
+# %% [markdown]
+# ## 2. Data: source, sample, split
+
+# %%
+from recsys_lib.experiment import prepare_data
+
+data = prepare_data(params, monitor)
+print(data.source.describe())
+run.set_data(**data.summary())
+print(f"{data.split.summary()}")
+data.footprint_table()
+
+# %% [markdown]
+# ## 3-4. Models: preflight, fit, evaluate
+#
+# Each model gets a preflight line (estimated memory vs available, and a verdict) before
+# it is fitted; fit time and peak memory come from the memory monitor.
+
+# %%
+from recsys_lib.experiment import classical_models, fit_and_evaluate, plan_fit
+
+models = classical_models(params, data.train.n_items)
+for name, model in models.items():
+    plan = plan_fit(model, data.train, name)
+    print(plan.message)
+    plan.raise_if_not_fits()
+    scores = fit_and_evaluate(
+        name, model, data, monitor=monitor, run=run, k=params.TOP_K, device=device,
+        eval_users=params.EVAL_USERS, seed=params.SEED,
+    )
+    print(f"  fitted in {scores['fit_seconds']:.2f} s, peak RSS {scores['peak_rss_mb']:.0f} MB")
+
+# %% [markdown]
+# ## 5. Results
+
+# %%
+from recsys_lib.report import results_table
+
+table = results_table(run.results["metrics"])
+table.round(4)
+
+# %%
+from recsys_lib import plots
+
+figures = {
+    "metrics": plots.plot_metrics(table),
+    "memory_timeline": plots.plot_memory_timeline(monitor.samples(), monitor.timeline()),
+    "rating_distribution": plots.plot_rating_distribution(data.ratings),
+}
+run.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
+figures["metrics"]
+
+# %%
+figures["memory_timeline"]
+
+# %%
+figures["rating_distribution"]
+
+# %% [markdown]
+# ## 6. Top-10 for one user, next to their favourite movies
+
+# %%
+from recsys_lib.data import load_movies
+from recsys_lib.report import user_favourites, user_recommendations
+
+movies = load_movies(data.source)
+user = int(data.split.test["user_id"].iloc[0])
+print(f"User {user}: highest-rated movies in the training data")
+user_favourites(data.split.train, movies, user)
+
+# %%
+best_ranker = table[f"ndcg@{params.TOP_K}"].drop(["BiasBaseline", "Popularity"]).idxmax()
+print(f"{best_ranker}'s top-{params.TOP_K} for user {user}")
+user_recommendations(models[best_ranker], movies, user, k=params.TOP_K)
+
+# %% [markdown]
+# ## 7. Saved models and results
+
+# %%
+results_path = run.finish()
+print(f"Models: {sorted(p.name for p in (run.run_dir / 'models').iterdir())}")
+print(f"Results: {results_path}")
+print(f"Peak RSS over the run: {monitor.timeline()['peak_rss_mb'].max():.0f} MB")

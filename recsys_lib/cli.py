@@ -1,0 +1,255 @@
+"""`recsys`: run the notebooks, compare runs, show memory, inspect data, build the Kaggle bundle.
+
+Errors print as one line (exit status 2) unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+_SUMMARY_COLUMNS = (
+    "run",
+    "status",
+    "model",
+    "rmse",
+    "precision@10",
+    "ndcg@10",
+    "fit_seconds",
+    "peak_rss_mb",
+    "error",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every `recsys` command."""
+    parser = argparse.ArgumentParser(
+        prog="recsys", description="Memory-lean recommender training on MovieLens."
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a notebook headlessly into a new run folder",
+        description="Run a notebook with papermill. Each run gets a folder with the executed "
+        "notebook, results.json, plots and models; a summary table is printed at the end.",
+    )
+    run.add_argument("notebook", choices=["classical", "vae"])
+    run.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter, e.g. -p SAMPLE_SIZE 30000 (None, True, numbers parsed)",
+    )
+    run.add_argument("--config", help="YAML training config (vae): sets the CONFIG parameter")
+    run.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="one run per combination, e.g. --grid SAMPLE_SIZE=30000,50000 --grid SEED=1,2,3",
+    )
+    run.add_argument(
+        "--results-dir", help="run folder (single runs only; default runs/<time>-<nb>)"
+    )
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
+    run.set_defaults(handler=_run)
+
+    report = commands.add_parser(
+        "report",
+        help="table of all runs, best first",
+        description="Collect every results.json under RUNS_DIR into one table (text and CSV) "
+        "and a plot; failed runs are listed with their error.",
+    )
+    report.add_argument("runs_dir", nargs="?", default=None, help="default: the runs folder")
+    report.add_argument("--metric", default="ndcg@10", help="sort key (default ndcg@10)")
+    report.add_argument("--csv", help="CSV path (default RUNS_DIR/report.csv)")
+    report.add_argument("--plot", help="PNG path (default RUNS_DIR/report.png)")
+    report.set_defaults(handler=_report)
+
+    memory = commands.add_parser("memory", help="memory snapshot: RSS, limit, available, GPU, disk")
+    memory.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    memory.set_defaults(handler=_memory)
+
+    data = commands.add_parser("data", help="inspect MovieLens data")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    info = data_commands.add_parser(
+        "info",
+        help="format, counts, density and footprint of a data set",
+        description="Find the data set at PATH (a folder, a ratings file or a release name), "
+        "load it and print its format, counts, density and memory footprint.",
+    )
+    info.add_argument("path", nargs="?", default=None, help="default: discover as notebooks do")
+    info.set_defaults(handler=_data_info)
+
+    kaggle = commands.add_parser(
+        "kaggle",
+        help="build the Kaggle bundle (dataset + notebooks)",
+        add_help=False,
+        description="Arguments after 'kaggle' go to `python -m recsys_lib.kaggle`.",
+    )
+    kaggle.add_argument("kaggle_args", nargs=argparse.REMAINDER)
+    kaggle.set_defaults(handler=_kaggle)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `recsys` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="%(message)s"
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"recsys {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from recsys_lib.runner import parse_grid, parse_value, run_grid, run_notebook
+
+    base: dict[str, Any] = {name: parse_value(value) for name, value in args.param}
+    if args.config:
+        base["CONFIG"] = (
+            str(Path(args.config).resolve()) if Path(args.config).exists() else args.config
+        )
+    grid = parse_grid(args.grid)
+    if args.results_dir and len(grid) > 1:
+        raise ValueError("--results-dir names one folder; it cannot be used with a grid of runs")
+    if len(grid) == 1 and not args.grid:
+        outcomes = [
+            run_notebook(
+                args.notebook, base, results_dir=args.results_dir, progress=not args.no_progress
+            )
+        ]
+    else:
+        outcomes = run_grid(args.notebook, base, grid, progress=not args.no_progress)
+    rows = []
+    for outcome in outcomes:
+        results = outcome.results
+        models = results.get("metrics") or {"": {}}
+        for model, values in models.items():
+            rows.append(
+                {
+                    "run": outcome.run_dir.name,
+                    "status": results.get("status"),
+                    "model": model,
+                    **values,
+                    "error": results.get("error"),
+                }
+            )
+        print(
+            f"{outcome.run_dir}: {results.get('status')}"
+            + (f" ({results.get('error')})" if not outcome.ok else "")
+        )
+    _print_table(rows, _SUMMARY_COLUMNS)
+    failed = sum(not outcome.ok for outcome in outcomes)
+    if failed:
+        print(f"{failed} of {len(outcomes)} runs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from recsys_lib.environment import output_root
+    from recsys_lib.plots import plot_runs, save_figure
+    from recsys_lib.report import collect_runs
+
+    runs_dir = Path(args.runs_dir) if args.runs_dir else output_root()
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"no runs folder at {runs_dir}")
+    table = collect_runs(runs_dir, metric=args.metric)
+    if table.empty:
+        print(f"no results.json under {runs_dir}")
+        return 0
+    columns = [
+        c
+        for c in (
+            "run",
+            "notebook",
+            "status",
+            "model",
+            args.metric,
+            "rmse",
+            "ndcg@10",
+            "fit_seconds",
+            "peak_rss_mb",
+            "error",
+        )
+        if c in table
+    ]
+    print(
+        table[list(dict.fromkeys(columns))].to_string(index=False, na_rep="", float_format="%.4g")
+    )
+    csv_path = Path(args.csv) if args.csv else runs_dir / "report.csv"
+    table.to_csv(csv_path, index=False)
+    print(f"\nCSV: {csv_path}")
+    if args.metric in table and table[args.metric].notna().any():
+        plot_path = Path(args.plot) if args.plot else runs_dir / "report"
+        saved = save_figure(plot_runs(table, args.metric), plot_path.parent, plot_path.stem)
+        print(f"Plot: {saved}")
+    return 0
+
+
+def _memory(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from recsys_lib.memory import snapshot
+
+    snap = snapshot()
+    print(json.dumps(asdict(snap), indent=2) if args.json else snap.to_text())
+    return 0
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from recsys_lib.data import describe_ratings, find_source, load_ratings
+
+    source = find_source(args.path)
+    print(source.describe())
+    info = {"format": source.layout, **describe_ratings(load_ratings(source))}
+    width = max(len(key) for key in info)
+    for key, value in info.items():
+        shown = (
+            f"{value:,.6g}"
+            if isinstance(value, float)
+            else f"{value:,}"
+            if isinstance(value, int)
+            else value
+        )
+        print(f"{key:<{width}}  {shown}")
+    return 0
+
+
+def _kaggle(args: argparse.Namespace) -> int:
+    from recsys_lib.kaggle import main as kaggle_main
+
+    return int(kaggle_main(args.kaggle_args) or 0)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    shown = [c for c in columns if c in table and table[c].notna().any()]
+    if shown:
+        print(table[shown].to_string(index=False, na_rep="", float_format="%.4g"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Matplotlib figures the notebooks and `recsys report` show.
+
+Figures are built with `matplotlib.figure.Figure` (no pyplot state), so they work headless
+and display once in a notebook when returned from a cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_memory_timeline",
+    "plot_metrics",
+    "plot_rating_distribution",
+    "plot_runs",
+    "plot_training_history",
+    "save_figure",
+    "save_figures",
+]
+
+_DEFAULT_METRICS = (
+    "rmse",
+    "mae",
+    "precision@10",
+    "recall@10",
+    "ndcg@10",
+    "fit_seconds",
+    "peak_rss_mb",
+)
+
+
+def plot_metrics(table: pd.DataFrame, metrics: tuple[str, ...] = _DEFAULT_METRICS) -> Figure:
+    """Bar chart per metric, one bar per model (`table` as from `report.results_table`)."""
+    shown = [m for m in metrics if m in table and table[m].notna().any()]
+    if not shown:
+        raise ValueError(
+            f"none of {list(metrics)} are in the table's columns {list(table.columns)}"
+        )
+    columns = min(4, len(shown))
+    rows = int(np.ceil(len(shown) / columns))
+    fig = Figure(figsize=(3.6 * columns, 2.9 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, metric in zip(axes, shown, strict=False):
+        values = table[metric].dropna()
+        bars = ax.bar(values.index.astype(str), values.to_numpy(dtype=float), color="#4C72B0")
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        better = (
+            "lower is better" if metric in ("rmse", "mae", "fit_seconds", "peak_rss_mb") else ""
+        )
+        ax.set_title(f"{metric}\n{better}".strip(), fontsize=10)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
+    fig.suptitle("Held-out metrics per model")
+    return fig
+
+
+def plot_memory_timeline(samples: pd.DataFrame, timeline: pd.DataFrame) -> Figure:
+    """Process RSS (MB) over the run with each tracked stage shaded and labelled.
+
+    Args:
+        samples: `MemoryMonitor.samples()` (time_s, rss_mb).
+        timeline: `MemoryMonitor.timeline()` (label, start_s, end_s, peak_rss_mb).
+    """
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax = fig.subplots()
+    if not samples.empty:
+        ax.plot(samples["time_s"], samples["rss_mb"], color="#C44E52", lw=1.2, label="RSS")
+    colours = ["#dde6f3", "#f3e5dd"]
+    for position, stage in enumerate(timeline.itertuples(index=False)):
+        ax.axvspan(stage.start_s, stage.end_s, color=colours[position % 2], alpha=0.9, lw=0)
+        ax.text(
+            (stage.start_s + stage.end_s) / 2,
+            1.0,
+            stage.label,
+            transform=ax.get_xaxis_transform(),
+            rotation=90,
+            va="top",
+            ha="center",
+            fontsize=7,
+        )
+    ax.set_xlabel("seconds since the monitor started")
+    ax.set_ylabel("resident memory (MB)")
+    ax.set_title("Memory across the run")
+    return fig
+
+
+def plot_rating_distribution(ratings: pd.DataFrame) -> Figure:
+    """Rating histogram, and ratings per user and per item (log scale, the long tail)."""
+    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    ax_rating, ax_users, ax_items = fig.subplots(1, 3)
+    counts = ratings["rating"].value_counts().sort_index()
+    ax_rating.bar(counts.index.astype(float), counts.to_numpy(), width=0.4, color="#55A868")
+    ax_rating.set(title="Ratings", xlabel="stars", ylabel="count")
+    for ax, column, name in ((ax_users, "user_id", "user"), (ax_items, "item_id", "item")):
+        per = np.sort(ratings[column].value_counts().to_numpy())[::-1]
+        ax.loglog(np.arange(1, len(per) + 1), per, color="#8172B2")
+        ax.set(title=f"Ratings per {name} (rank order)", xlabel=f"{name} rank", ylabel="ratings")
+    return fig
+
+
+def plot_training_history(history: pd.DataFrame) -> Figure:
+    """Training curves per epoch: losses, KL, validation metric, learning rate, memory.
+
+    Plots every column of `history` that is present among: train_loss, val_loss, kl,
+    recon_loss, val_metric/val_rmse/val_ndcg, lr, rss_mb, gpu_peak_mb.
+    """
+    groups = [
+        ("loss", [c for c in history if c.endswith("loss") or c in ("recon", "recon_loss")]),
+        ("KL", [c for c in history if c in ("kl", "kl_weight")]),
+        ("validation", [c for c in history if c.startswith("val_") and not c.endswith("loss")]),
+        ("learning rate", [c for c in history if c == "lr"]),
+        ("memory (MB)", [c for c in history if c.endswith("_mb")]),
+    ]
+    groups = [(title, cols) for title, cols in groups if cols]
+    if not groups:
+        raise ValueError(f"history has no plottable columns: {list(history.columns)}")
+    fig = Figure(figsize=(3.6 * len(groups), 3.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+    for ax, (title, cols) in zip(axes, groups, strict=False):
+        for column in cols:
+            ax.plot(x, history[column], marker="o", ms=3, label=column)
+        ax.set(title=title, xlabel="epoch")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_runs(table: pd.DataFrame, metric: str) -> Figure:
+    """Horizontal bars of `metric` per (run, model), as from `report.collect_runs`."""
+    if metric not in table:
+        raise ValueError(f"metric {metric!r} is not in the runs table; have {list(table.columns)}")
+    shown = table.dropna(subset=[metric])
+    labels = (
+        shown["run"].astype(str)
+        + " / "
+        + shown.get("model", pd.Series("", index=shown.index)).astype(str)
+    )
+    fig = Figure(figsize=(8, 0.35 * max(len(shown), 3) + 1), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(labels, shown[metric].to_numpy(dtype=float), color="#4C72B0")
+    ax.invert_yaxis()
+    ax.set(xlabel=metric, title=f"{metric} per run")
+    return fig
+
+
+def save_figure(fig: Figure, folder: str | Path, name: str) -> Path:
+    """Save `fig` as `<folder>/<name>.png` (150 dpi) and return the path."""
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    return path
+
+
+def save_figures(figures: dict[str, Figure], folder: str | Path) -> list[str]:
+    """Save each figure as `<folder>/<name>.png`; returns the paths as strings."""
+    return [str(save_figure(fig, folder, name)) for name, fig in figures.items()]

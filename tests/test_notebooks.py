@@ -1,0 +1,104 @@
+"""Notebooks: every jupytext pair in sync and stripped; each notebook executes headlessly
+under papermill and leaves a results.json that holds the contract; bad parameters stop the
+run early with the failure recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from recsys_lib.runner import run_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("*.py"))
+BOOTSTRAP = (NOTEBOOKS.parent / "kaggle" / "bootstrap_cell.py").read_text()
+
+
+def _cells(notebook) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+
+def test_every_notebook_has_both_files():
+    assert {p.stem for p in SOURCES} >= {"classical_cf", "vae_training"}
+    for source in SOURCES:
+        assert source.with_suffix(".ipynb").exists(), f"{source.name} has no paired .ipynb"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync_and_stripped(source):
+    paired = source.with_suffix(".ipynb")
+    from_py = jupytext.read(source)
+    from_ipynb = jupytext.read(paired)
+    assert _cells(from_py) == _cells(from_ipynb), f"run: jupytext --sync {source}"
+    raw = json.loads(paired.read_text())
+    for cell in raw["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None, (
+                f"{paired.name} is committed with outputs; strip them"
+            )
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_is_thin(source):
+    notebook = jupytext.read(source)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert code[0].strip() == BOOTSTRAP.strip(), "first code cell must be kaggle/bootstrap_cell.py"
+    assert "parameters" in notebook.cells[
+        [c.cell_type for c in notebook.cells].index("code") + 1
+    ].metadata.get("tags", [])
+    for cell in code:
+        assert "def " not in cell and "class " not in cell, "helpers belong in the library"
+
+
+def _finite_metrics(results: dict) -> None:
+    for model, values in results["metrics"].items():
+        for name, value in values.items():
+            if isinstance(value, (int, float)):
+                assert math.isfinite(value), f"{model} {name} = {value}"
+
+
+@pytest.mark.slow
+def test_classical_notebook_runs_and_beats_baselines(tmp_path):
+    outcome = run_notebook(
+        "classical", {"SAMPLE_SIZE": None}, results_dir=tmp_path / "run", progress=False
+    )
+    results = outcome.results
+    assert results["status"] == "ok", results.get("error")
+    metrics = results["metrics"]
+    assert set(metrics) == {"BiasBaseline", "Popularity", "SVD", "ItemKNN", "ALS"}
+    _finite_metrics(results)
+    baseline = metrics["BiasBaseline"]["rmse"]
+    assert metrics["SVD"]["rmse"] < baseline
+    assert metrics["ItemKNN"]["rmse"] < baseline
+    for name in ("ndcg@10", "precision@10"):
+        assert metrics["ALS"][name] > metrics["Popularity"][name]
+    assert results["data"]["n_ratings"] > 100_000
+    assert {"source", "split", "n_users", "n_items"} <= results["data"].keys()
+    assert len(list((tmp_path / "run" / "models").glob("*.npz"))) == 5
+    assert len(list((tmp_path / "run" / "plots").glob("*.png"))) == 3
+    assert outcome.executed.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("param", "value", "words"),
+    [
+        ("SAMPLE_SIZE", 0, "SAMPLE_SIZE must be a positive integer"),
+        ("SPLIT", "sideways", "SPLIT must be one of"),
+        ("KNN_NEIGHBORS", 100_000, "KNN_NEIGHBORS=100000 needs more items"),
+    ],
+)
+def test_bad_parameters_stop_early_and_are_recorded(tmp_path, param, value, words):
+    outcome = run_notebook(
+        "classical",
+        {"SAMPLE_SIZE": 2000, param: value},
+        results_dir=tmp_path / "run",
+        progress=False,
+    )
+    assert outcome.results["status"] == "failed"
+    assert words in outcome.results["error"]
+    assert outcome.results["metrics"] == {}
