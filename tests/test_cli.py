@@ -1,0 +1,101 @@
+"""`recsys` commands: help everywhere, one-line errors, and each command's output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from recsys_lib.cli import main
+from recsys_lib.data import synthetic_ratings, write_ratings
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["run"], ["report"], ["memory"], ["data"], ["data", "info"]],
+)
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    assert "usage: recsys" in capsys.readouterr().out
+
+
+def test_kaggle_help_is_passed_through():
+    done = subprocess.run([sys.executable, "-m", "recsys_lib.cli", "kaggle", "build", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--username" in done.stdout
+
+
+def test_memory_prints_the_limit_and_available(capsys):
+    assert main(["memory"]) == 0
+    out = capsys.readouterr().out.lower()
+    assert "limit" in out and "available" in out and "rss" in out
+
+
+def test_memory_json_is_parseable(capsys):
+    assert main(["memory", "--json"]) == 0
+    snapshot = json.loads(capsys.readouterr().out)
+    assert snapshot["limit_mb"] > snapshot["rss_mb"] > 0
+
+
+def test_data_info_reports_format_and_counts(tmp_path, capsys):
+    ratings = synthetic_ratings(n_users=50, n_items=40, n_ratings=600, seed=3)
+    folder = write_ratings(ratings, tmp_path / "export", "ml-1m")
+    assert main(["data", "info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "ml-1m" in out
+    assert "n_ratings" in out and "600" in out
+    assert "n_users" in out and "50" in out
+
+
+def test_errors_are_one_line_without_traceback(tmp_path, capsys):
+    assert main(["data", "info", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recsys data: error: DataError:")
+    assert "missing" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="missing"):
+        main(["--debug", "data", "info", str(tmp_path / "missing")])
+
+
+def test_report_prints_table_and_writes_csv_and_plot(tmp_path, capsys):
+    for name, ndcg in [("r1", 0.25), ("r2", 0.5)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(
+            {"status": "ok", "notebook": "classical_cf", "params": {},
+             "metrics": {"ALS": {"ndcg@10": ndcg}}}))
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("r2") < out.index("r1")  # best first
+    assert (tmp_path / "report.csv").read_text().count("\n") == 3
+    assert (tmp_path / "report.png").stat().st_size > 1000
+
+
+def test_report_on_a_missing_folder_fails_clearly(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "no runs folder" in capsys.readouterr().err
+
+
+def test_grid_with_results_dir_is_refused(capsys):
+    assert main(["run", "classical", "--grid", "SEED=1,2", "--results-dir", "x"]) == 2
+    assert "cannot be used with a grid" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_grid_records_failures_and_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECSYS_OUTPUT_DIR", str(tmp_path))
+    status = main(["run", "classical", "--no-progress", "-p", "SAMPLE_SIZE", "3000",
+                   "-p", "EVAL_USERS", "100", "--grid", "SPLIT=random,sideways"])
+    assert status == 1  # one of the two runs failed
+    out = capsys.readouterr().out
+    results = sorted(tmp_path.glob("*/results.json"))
+    assert len(results) == 2
+    statuses = sorted(json.loads(path.read_text())["status"] for path in results)
+    assert statuses == ["failed", "ok"]
+    assert "SPLIT must be one of" in out
+    assert "ALS" in out and "ndcg@10" in out
