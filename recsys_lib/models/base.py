@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -15,7 +18,7 @@ import scipy.sparse as sp
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.models.scoring import mask_seen, top_k_numpy, top_k_torch
 
-__all__ = ["Recommender", "NotFittedError", "DEFAULT_BATCH_USERS"]
+__all__ = ["DEFAULT_BATCH_USERS", "NotFittedError", "Recommender", "fit_estimate", "item_counts"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,33 @@ ModelT = TypeVar("ModelT", bound="Recommender")
 
 class NotFittedError(RuntimeError):
     """A model was used before `fit` (or `load`)."""
+
+
+class fit_estimate:
+    """Decorator for `estimate_fit_bytes(cls, n_users, n_items, nnz, *, size params)`.
+
+    Works as a class method (`SVD.estimate_fit_bytes(n, m, nnz, n_components=50)`); called
+    on an instance, its keyword-only size parameters default to that model's own
+    (`SVD(n_components=50).estimate_fit_bytes(n, m, nnz)`).
+    """
+
+    def __init__(self, func: Callable[..., int]) -> None:
+        self.func = func
+        self.keywords = [
+            parameter.name
+            for parameter in inspect.signature(func).parameters.values()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+
+    def __get__(self, instance: Recommender | None, owner: type) -> Callable[..., int]:
+        own = {} if instance is None else instance.get_params()
+        defaults = {name: own[name] for name in self.keywords if name in own}
+
+        @functools.wraps(self.func)
+        def estimate(n_users: int, n_items: int, nnz: int, **size: Any) -> int:
+            return int(self.func(owner, n_users, n_items, nnz, **{**defaults, **size}))
+
+        return estimate
 
 
 class Recommender(ABC):
@@ -56,7 +86,8 @@ class Recommender(ABC):
             user_rows: int32 row indices into the training matrix.
 
         Returns:
-            float32 numpy array or torch tensor of shape (len(user_rows), n_items).
+            float32 numpy array or torch tensor of shape (len(user_rows), n_items), newly
+            allocated: the caller masks seen items in place.
         """
 
     def _predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
@@ -73,6 +104,18 @@ class Recommender(ABC):
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore what `_get_state` returned."""
+        if state:
+            raise ValueError(f"{type(self).__name__} saves no arrays, got {sorted(state)}")
+
+    @fit_estimate
+    def estimate_fit_bytes(cls, n_users: int, n_items: int, nnz: int) -> int:
+        """Peak extra bytes `fit` needs on data of this size (for a preflight check).
+
+        Subclasses whose size parameters matter take them as keyword-only arguments named
+        and defaulted like the constructor's; with `@fit_estimate`, calling the method on
+        a model fills them from that model.
+        """
+        raise NotImplementedError(f"{cls.__name__} has no fit memory estimate")
 
     # ---- the protocol ----------------------------------------------------------------
     def fit(self: ModelT, train: Interactions) -> ModelT:
@@ -81,8 +124,12 @@ class Recommender(ABC):
             raise ValueError("cannot fit on an empty training set")
         self.train_ = train
         self.fallback_counts = Counter()
-        self._popularity = np.diff(train.user_items.tocsc().indptr).astype(np.float32)
-        self._fit(train)
+        self._popularity = item_counts(train.user_items)
+        try:
+            self._fit(train)
+        except BaseException:
+            self.train_ = None
+            raise
         return self
 
     def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
@@ -91,10 +138,14 @@ class Recommender(ABC):
         Returns:
             float32 array of len(user_ids); pairs with an unknown user or item get the
             baseline's prediction and are counted in `fallback_counts`.
+
+        Raises:
+            TypeError: the model ranks items only (`predicts_ratings` is False).
+            NotFittedError: the model is not fitted.
         """
-        train = self._require_fitted()
         if not self.predicts_ratings:
             raise TypeError(f"{type(self).__name__} ranks items and does not predict ratings")
+        train = self._require_fitted()
         user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
         if user_ids.shape != item_ids.shape:
             raise ValueError(
@@ -147,8 +198,7 @@ class Recommender(ABC):
         unknown = np.flatnonzero(user_rows < 0)
         self.fallback_counts["recommend_unknown_user"] += len(unknown)
         if len(unknown):
-            popular = np.broadcast_to(self._popularity, (1, train.n_items)).copy()
-            best, best_scores = top_k_numpy(popular, k_eff)
+            best, best_scores = top_k_numpy(self._popularity[None, :], k_eff)
             index[unknown, :k_eff], scores[unknown, :k_eff] = best, best_scores
 
         use_torch = backend == "torch" or (backend == "auto" and device.startswith("cuda"))
@@ -161,7 +211,7 @@ class Recommender(ABC):
                 best, best_scores = top_k_torch(_to_torch(block, device), k_eff, seen)
                 _release_cached(device)
             else:
-                block = np.array(_to_numpy(block), dtype=np.float32, copy=True)
+                block = np.asarray(_to_numpy(block), dtype=np.float32)
                 if seen is not None:
                     mask_seen(block, seen)
                 best, best_scores = top_k_numpy(block, k_eff)
@@ -230,6 +280,14 @@ class Recommender(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def item_counts(user_items: sp.csr_matrix, threshold: float | None = None) -> np.ndarray:
+    """float32 number of stored ratings per item column (only those >= `threshold` if given)."""
+    indices = user_items.indices
+    if threshold is not None:
+        indices = indices[user_items.data >= threshold]
+    return np.bincount(indices, minlength=user_items.shape[1]).astype(np.float32)
 
 
 def _to_numpy(block: Any) -> np.ndarray:

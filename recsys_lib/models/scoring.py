@@ -1,4 +1,9 @@
-"""Top-k selection over score blocks, with seen items masked: numpy on CPU, torch on GPU."""
+"""Top-k selection over score blocks, with seen items masked: numpy on CPU, torch on GPU.
+
+Both paths pick the same items: the `k` highest scores of each row, ties broken by the
+lower column index, best first. Rows with fewer than `k` finite scores are padded with
+index -1 and score -inf.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ def mask_seen(scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
 
 
 def top_k_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best `k` columns of each row, best first.
+    """Best `k` columns of each row, best first, ties to the lower column index.
+
+    Works in about two float32 copies of `scores` (no int64 index array of its size).
 
     Args:
         scores: float32 array of shape (n_rows, n_items); -inf marks excluded items.
@@ -30,17 +37,45 @@ def top_k_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         int32 column indices and float32 scores, each of shape (n_rows, k); where a row has
         fewer than k finite scores the tail holds index -1 and score -inf.
+
+    Raises:
+        ValueError: `scores` holds NaN.
     """
-    k = min(k, scores.shape[1])
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
     if k == 0:
-        return np.empty((scores.shape[0], 0), np.int32), np.empty((scores.shape[0], 0), np.float32)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    index = np.take_along_axis(part, order, axis=1).astype(np.int32)
-    best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+        return np.empty((n_rows, 0), np.int32), np.empty((n_rows, 0), np.float32)
+    if np.isnan(scores).any():
+        raise ValueError(f"scores hold {int(np.isnan(scores).sum())} NaN values")
+    if k < n_items:
+        candidates = np.nonzero(_top_k_mask(scores, k))[1].reshape(n_rows, k)
+    else:
+        candidates = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
+    values = np.take_along_axis(scores, candidates, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    index = np.take_along_axis(candidates, order, axis=1).astype(np.int32)
+    best = np.take_along_axis(values, order, axis=1).astype(np.float32)
     index[~np.isfinite(best)] = -1
     return index, best
+
+
+def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask with exactly `k` True per row: scores above the row's k-th largest,
+    then the lowest-index ones equal to it."""
+    work = -scores  # numpy selects a small kth far faster than a large one among ties
+    work.partition(k - 1, axis=1)
+    kth = -work[:, k - 1 : k]
+    del work
+    keep = scores > kth
+    equal = scores == kth
+    need = k - np.count_nonzero(keep, axis=1)
+    tied = np.flatnonzero(np.count_nonzero(equal, axis=1) > need)
+    if len(tied):
+        rows = equal[tied]
+        rows &= np.cumsum(rows, axis=1, dtype=np.int32) <= need[tied, None]
+        equal[tied] = rows
+    keep |= equal
+    return keep
 
 
 def top_k_torch(
@@ -52,16 +87,44 @@ def top_k_torch(
     """
     import torch
 
+    scores = scores.float()
     if seen is not None and seen.nnz:
         rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
         index = _as_long(np.stack([rows, seen.indices]), scores.device)
-        scores = scores.index_put((index[0], index[1]), torch.tensor(-torch.inf, device=scores.device))
-    k = min(k, scores.shape[1])
-    best, index = torch.topk(scores.float(), k, dim=1)
+        scores = scores.index_put(
+            (index[0], index[1]), torch.tensor(-torch.inf, device=scores.device)
+        )
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if k == 0:
+        return np.empty((n_rows, 0), np.int32), np.empty((n_rows, 0), np.float32)
+    if torch.isnan(scores).any():
+        raise ValueError(f"scores hold {int(torch.isnan(scores).sum())} NaN values")
+    values, candidates = torch.topk(scores, min(k + 1, n_items), dim=1)
+    if k < n_items:
+        tied = torch.nonzero(values[:, k - 1] == values[:, k]).flatten()
+        candidates = candidates[:, :k].clone()
+        if len(tied):
+            candidates[tied] = _tie_resolved_torch(scores[tied], values[tied, k - 1], k)
+    candidates = torch.sort(candidates, dim=1).values
+    values = torch.gather(scores, 1, candidates)
+    best, order = torch.sort(values, dim=1, descending=True, stable=True)
     best_np = best.cpu().numpy().astype(np.float32)
-    index_np = index.cpu().numpy().astype(np.int32)
+    index_np = torch.gather(candidates, 1, order).cpu().numpy().astype(np.int32)
     index_np[~np.isfinite(best_np)] = -1
     return index_np, best_np
+
+
+def _tie_resolved_torch(scores: torch.Tensor, kth: torch.Tensor, k: int) -> torch.Tensor:
+    """Torch twin of `_tie_resolved_numpy`."""
+    import torch
+
+    above = scores > kth[:, None]
+    equal = scores == kth[:, None]
+    need = k - above.sum(dim=1)
+    rank = torch.cumsum(equal, dim=1, dtype=torch.int32)
+    keep = above | (equal & (rank <= need[:, None]))
+    return torch.nonzero(keep)[:, 1].reshape(len(scores), k)
 
 
 def _as_long(array: np.ndarray, device: Any) -> torch.Tensor:

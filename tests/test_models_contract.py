@@ -1,0 +1,201 @@
+"""Every model through the shared protocol: fit, predict, recommend, save, load.
+
+Add a model by appending to MODEL_FACTORIES; each factory takes a seed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_lib.data.interactions import Interactions
+from recsys_lib.models import (
+    ALS,
+    SVD,
+    BiasBaseline,
+    ItemKNN,
+    NotFittedError,
+    Popularity,
+    Recommender,
+)
+
+MODEL_FACTORIES: list[tuple[str, Callable[[int], Recommender]]] = [
+    ("baseline", lambda seed: BiasBaseline()),
+    ("svd", lambda seed: SVD(n_components=5, seed=seed)),
+    ("svd_arpack", lambda seed: SVD(n_components=5, solver="arpack", seed=seed)),
+    ("knn", lambda seed: ItemKNN(n_neighbors=5, block_size=7)),
+    ("als", lambda seed: ALS(factors=4, iterations=3, seed=seed)),
+    ("popularity", lambda seed: Popularity()),
+]
+FACTORIES = [pytest.param(factory, id=name) for name, factory in MODEL_FACTORIES]
+UNKNOWN_USER, UNKNOWN_ITEM = 10_000, 99_999
+
+
+@pytest.fixture
+def train(tiny_ratings: pd.DataFrame) -> Interactions:
+    return Interactions.from_ratings(tiny_ratings)
+
+
+def _all_users(train: Interactions) -> np.ndarray:
+    return np.append(train.user_ids, UNKNOWN_USER)
+
+
+def _pairs(train: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    """Every known (user, item) cell plus pairs with an unknown user and/or item."""
+    users, items = np.meshgrid(train.user_ids, train.item_ids, indexing="ij")
+    users = np.concatenate([users.ravel(), [UNKNOWN_USER, UNKNOWN_USER, train.user_ids[0]]])
+    items = np.concatenate([items.ravel(), [train.item_ids[0], UNKNOWN_ITEM, UNKNOWN_ITEM]])
+    return users, items
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_use_before_fit_raises(factory: Callable[[int], Recommender], tmp_path) -> None:
+    model = factory(0)
+    with pytest.raises(NotFittedError):
+        model.recommend(np.array([1]), k=3)
+    with pytest.raises(NotFittedError):
+        model.save(tmp_path / "model.npz")
+    expected = NotFittedError if model.predicts_ratings else TypeError
+    with pytest.raises(expected):
+        model.predict(np.array([1]), np.array([1]))
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_recommend_contract(factory: Callable[[int], Recommender], train: Interactions) -> None:
+    model = factory(0).fit(train)
+    users = _all_users(train)
+    item_ids, scores = model.recommend(users, k=5)
+
+    assert item_ids.shape == scores.shape == (len(users), 5)
+    assert item_ids.dtype == np.int32 and scores.dtype == np.float32
+    assert np.isin(item_ids, train.item_ids).all()  # 30 items, at most 18 seen: no padding
+    assert (np.diff(scores, axis=1) <= 0).all()
+    assert all(len(set(row)) == len(row) for row in item_ids)
+    seen = train.user_items.toarray() > 0
+    for row, items in enumerate(item_ids[:-1]):
+        assert not seen[row, train.item_index(items)].any()
+    counts = np.bincount(train.user_items.indices, minlength=train.n_items)
+    popular = np.argsort(-counts, kind="stable")[:5]  # unknown user: most rated items
+    np.testing.assert_array_equal(item_ids[-1], train.item_ids[popular])
+    assert model.fallback_counts["recommend_unknown_user"] == 1
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_recommend_pads_when_too_few_unseen_items(
+    factory: Callable[[int], Recommender], train: Interactions
+) -> None:
+    model = factory(0).fit(train)
+    item_ids, scores = model.recommend(train.user_ids, k=train.n_items + 2)
+    n_unseen = train.n_items - np.diff(train.user_items.indptr)
+    for row, count in enumerate(n_unseen):
+        assert (item_ids[row, :count] >= 0).all() and np.isfinite(scores[row, :count]).all()
+        assert (item_ids[row, count:] == -1).all() and np.isneginf(scores[row, count:]).all()
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_numpy_and_torch_paths_and_batches_agree(
+    factory: Callable[[int], Recommender], train: Interactions
+) -> None:
+    model = factory(0).fit(train)
+    users = _all_users(train)
+    numpy_items, numpy_scores = model.recommend(users, k=8, backend="numpy")
+    torch_items, torch_scores = model.recommend(users, k=8, backend="torch", device="cpu")
+    small_items, _ = model.recommend(users, k=8, backend="numpy", batch_size=3)
+    np.testing.assert_array_equal(numpy_items, torch_items)
+    np.testing.assert_array_equal(numpy_items, small_items)
+    np.testing.assert_allclose(numpy_scores, torch_scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_predict_contract(factory: Callable[[int], Recommender], train: Interactions) -> None:
+    model = factory(0).fit(train)
+    users, items = _pairs(train)
+    if not model.predicts_ratings:
+        with pytest.raises(TypeError, match="does not predict ratings"):
+            model.predict(users, items)
+        return
+    predicted = model.predict(users, items)
+    assert predicted.shape == users.shape and predicted.dtype == np.float32
+    ratings = train.user_items.data
+    assert (predicted >= ratings.min()).all() and (predicted <= ratings.max()).all()
+    assert model.fallback_counts["predict_unknown_user"] == 2
+    assert model.fallback_counts["predict_unknown_item"] == 2
+    # unknown user and item: the global mean; unknown user: the mean plus the item's bias
+    biases = model.biases_
+    assert predicted[-2] == pytest.approx(biases.mean, abs=1e-6)
+    assert predicted[-3] == pytest.approx(biases.mean + biases.item[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_predict_rejects_mismatched_shapes(
+    factory: Callable[[int], Recommender], train: Interactions
+) -> None:
+    model = factory(0).fit(train)
+    if model.predicts_ratings:
+        with pytest.raises(ValueError, match="differ in shape"):
+            model.predict(train.user_ids[:3], train.item_ids[:2])
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_same_seed_same_model(factory: Callable[[int], Recommender], train: Interactions) -> None:
+    first, second = factory(3).fit(train), factory(3).fit(train)
+    users = _all_users(train)
+    np.testing.assert_array_equal(first.recommend(users, 6)[0], second.recommend(users, 6)[0])
+    np.testing.assert_array_equal(first.recommend(users, 6)[1], second.recommend(users, 6)[1])
+    if first.predicts_ratings:
+        pairs = _pairs(train)
+        np.testing.assert_array_equal(first.predict(*pairs), second.predict(*pairs))
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_save_load_round_trip(
+    factory: Callable[[int], Recommender], train: Interactions, tmp_path
+) -> None:
+    model = factory(0).fit(train)
+    path = model.save(tmp_path / "model")
+    assert path.suffix == ".npz"
+    loaded = type(model).load(path)
+    assert loaded.get_params() == model.get_params()
+    users = _all_users(train)
+    expected_items, expected_scores = model.recommend(users, k=6)
+    loaded_items, loaded_scores = loaded.recommend(users, k=6)
+    np.testing.assert_array_equal(loaded_items, expected_items)
+    np.testing.assert_array_equal(loaded_scores, expected_scores)
+    if model.predicts_ratings:
+        pairs = _pairs(train)
+        np.testing.assert_array_equal(loaded.predict(*pairs), model.predict(*pairs))
+    other = Popularity if not isinstance(model, Popularity) else BiasBaseline
+    with pytest.raises(ValueError, match=f"holds a {type(model).__name__}"):
+        other.load(path)
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_fit_memory_estimate_grows_with_data(factory: Callable[[int], Recommender]) -> None:
+    model_type = type(factory(0))
+    small = model_type.estimate_fit_bytes(1_000, 500, 50_000)
+    large = model_type.estimate_fit_bytes(162_000, 59_000, 25_000_000)
+    assert isinstance(small, int) and 0 < small < large
+    assert large < 8 * 2**30  # the 25M-rating fit stays far below a dense users x items matrix
+
+
+def test_load_rejects_a_file_that_is_not_a_model(tmp_path) -> None:
+    path = tmp_path / "junk.npz"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a readable recsys_lib model file"):
+        SVD.load(path)
+
+
+def test_importing_models_metrics_evaluation_does_not_import_torch() -> None:
+    code = (
+        "import sys, recsys_lib.models, recsys_lib.metrics, recsys_lib.evaluation; "
+        "print(sorted(m for m in ('torch', 'implicit', 'sklearn') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
