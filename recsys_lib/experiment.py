@@ -20,14 +20,21 @@ from recsys_lib.data import (
     split_ratings,
 )
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.memory import MemoryMonitor, Preflight, preflight
+from recsys_lib.memory import MemoryMonitor, Preflight, TrackRecord, preflight
 from recsys_lib.models import ALS, SVD, BiasBaseline, ItemKNN, Popularity, Recommender
 
 if TYPE_CHECKING:
     from recsys_lib.params import ClassicalParams, NotebookParams
     from recsys_lib.tracking import RunRecorder
 
-__all__ = ["PreparedData", "classical_models", "fit_and_evaluate", "plan_fit", "prepare_data"]
+__all__ = [
+    "PreparedData",
+    "classical_models",
+    "evaluate_fitted",
+    "fit_and_evaluate",
+    "plan_fit",
+    "prepare_data",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,15 +139,46 @@ def fit_and_evaluate(
     eval_users: int | None = None,
     seed: int = 42,
 ) -> dict[str, Any]:
-    """Fit `model` on the training set, evaluate it on the test set, save it in the run
-    folder, and record the metrics (also returned).
+    """Fit `model` on the training set, then `evaluate_fitted` it (metrics returned)."""
+    with monitor.track(f"fit {name}") as fit_record:
+        model.fit(data.train)
+    return evaluate_fitted(
+        name,
+        model,
+        data,
+        fit_record,
+        monitor=monitor,
+        run=run,
+        k=k,
+        device=device,
+        eval_users=eval_users,
+        seed=seed,
+    )
+
+
+def evaluate_fitted(
+    name: str,
+    model: Recommender,
+    data: PreparedData,
+    fit_record: TrackRecord,
+    *,
+    monitor: MemoryMonitor,
+    run: RunRecorder | None = None,
+    k: int = 10,
+    device: str = "cpu",
+    eval_users: int | None = None,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Evaluate a fitted model on the test set, save it in the run folder, and record the
+    metrics (also returned).
+
+    Args:
+        fit_record: the `track` record of the fit (its time and peak memory are reported).
 
     Returns:
         rmse/mae (rating models), ranking metrics at `k`, fit_seconds, peak_rss_mb,
         peak_gpu_mb (when CUDA), model_mb (saved file size) and fallback counts.
     """
-    with monitor.track(f"fit {name}") as fit_record:
-        model.fit(data.train)
     metrics: dict[str, Any] = {}
     with monitor.track(f"evaluate {name}") as eval_record:
         if model.predicts_ratings:
@@ -148,7 +186,7 @@ def fit_and_evaluate(
         metrics.update(
             evaluate_ranking(
                 model,
-                data.train,
+                model.train_,
                 data.split.test,
                 k=k,
                 device=device,

@@ -74,9 +74,10 @@ class ClassicalParams(NotebookParams):
 
 @dataclass(frozen=True)
 class VAEParams(NotebookParams):
-    """Parameters of `vae_training`: a YAML config plus overrides (None keeps the config's)."""
+    """Parameters of `vae_training`: a YAML config (None: MODEL's default config) plus
+    overrides (None keeps the config's value)."""
 
-    CONFIG: str = "cpu_quick"
+    CONFIG: str | None = None
     MODEL: str | None = None
     EPOCHS: int | None = None
     BATCH_SIZE: int | None = None
@@ -86,8 +87,10 @@ class VAEParams(NotebookParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.CONFIG, str) or not self.CONFIG:
-            raise ValueError(f"CONFIG must be a config name or a YAML path, got {self.CONFIG!r}")
+        if self.CONFIG is not None and (not isinstance(self.CONFIG, str) or not self.CONFIG):
+            raise ValueError(
+                f"CONFIG must be a config name, a YAML path or None, got {self.CONFIG!r}"
+            )
         if self.MODEL is not None:
             _choice(self, "MODEL", ("rating_vae", "mult_vae"))
         _optional_positive_int(self, "EPOCHS")

@@ -15,7 +15,6 @@ from recsys_lib.runner import run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("*.py"))
-BOOTSTRAP = (NOTEBOOKS.parent / "kaggle" / "bootstrap_cell.py").read_text()
 
 
 def _cells(notebook) -> list[tuple[str, str]]:
@@ -46,7 +45,6 @@ def test_pair_is_in_sync_and_stripped(source):
 def test_notebook_is_thin(source):
     notebook = jupytext.read(source)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
-    assert code[0].strip() == BOOTSTRAP.strip(), "first code cell must be kaggle/bootstrap_cell.py"
     assert "parameters" in notebook.cells[
         [c.cell_type for c in notebook.cells].index("code") + 1
     ].metadata.get("tags", [])
@@ -102,3 +100,41 @@ def test_bad_parameters_stop_early_and_are_recorded(tmp_path, param, value, word
     assert outcome.results["status"] == "failed"
     assert words in outcome.results["error"]
     assert outcome.results["metrics"] == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("params", "model", "yardsticks"),
+    [
+        ({"CONFIG": "test_tiny"}, "RatingVAE", {"BiasBaseline"}),
+        ({"MODEL": "mult_vae", "EPOCHS": 2}, "MultVAE", {"ALS", "Popularity"}),
+    ],
+    ids=["rating_vae", "mult_vae"],
+)
+def test_vae_notebook_trains_checkpoints_and_compares(tmp_path, params, model, yardsticks):
+    outcome = run_notebook(
+        "vae", {"SAMPLE_SIZE": 5000, "DEVICE": "cpu", **params},
+        results_dir=tmp_path / "run", progress=False,
+    )
+    results = outcome.results
+    assert results["status"] == "ok", results.get("error")
+    assert set(results["metrics"]) == {model} | yardsticks
+    _finite_metrics(results)
+    assert results["plan"]["verdict"] in ("fits", "tight")
+    assert results["plan"]["n_params"] > 0
+    assert len(results["history"]) >= 1 and "train_loss" in results["history"][0]
+    assert Path(results["training"]["checkpoint"]).exists()
+    assert (tmp_path / "run" / "models" / f"{model}.npz").exists()
+    assert (tmp_path / "run" / "plots" / "training_history.png").exists()
+
+
+@pytest.mark.slow
+def test_vae_notebook_rejects_a_model_config_mismatch(tmp_path):
+    outcome = run_notebook(
+        "vae", {"CONFIG": "test_tiny", "MODEL": "mult_vae"},
+        results_dir=tmp_path / "run", progress=False,
+    )
+    assert outcome.results["status"] == "failed"
+    assert "MODEL='mult_vae' but CONFIG 'test_tiny' is a rating_vae config" in (
+        outcome.results["error"]
+    )

@@ -1,0 +1,237 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # VAE training on MovieLens with the memory-lean trainer
+#
+# **RatingVAE** (user and item embeddings through an MLP VAE to one rating) or **MultVAE**
+# (Liang et al., 2018: a multinomial VAE over each user's items), trained with mixed
+# precision, gradient accumulation, clipping, NaN guards, out-of-memory recovery, a time
+# budget and atomic checkpoints. The plan cell says how much memory training will take
+# *before* it starts. Run headless with
+# `papermill vae_training.ipynb out.ipynb -p CONFIG kaggle_t4 -p EPOCHS 30`.
+
+# %%
+# Make recsys_lib importable. Already installed: nothing to do. Else a wheel attached as a
+# Kaggle input (or in the Colab Drive folder): install it offline. Else, with internet and
+# RECSYS_LIB_PIP_SPEC set (for example git+https://github.com/<you>/recsys_lib): install that.
+# Else stop and say which dataset to attach.
+import glob
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("recsys_lib") is None:
+    _roots = [os.environ.get("RECSYS_KAGGLE_INPUT", "/kaggle/input"),
+              os.environ.get("RECSYS_COLAB_DIR", "/content/drive/MyDrive/recsys-lib")]
+    _wheels = sorted(wheel for root in _roots
+                     for wheel in glob.glob(f"{root}/**/recsys_lib-*.whl", recursive=True))
+    _spec = os.environ.get("RECSYS_LIB_PIP_SPEC")
+    if _wheels:
+        _pip = ["--no-index", "--find-links", os.path.dirname(_wheels[-1]), "recsys-lib"]
+    elif _spec:
+        _pip = [_spec]
+    else:
+        raise ModuleNotFoundError(
+            "recsys_lib is not installed and no recsys_lib wheel is attached. On Kaggle: "
+            "Add Input -> Datasets -> 'KAGGLE_DATASET_ID' (built by `recsys kaggle build`, see "
+            "kaggle/README.md). On Colab: put the wheels in MyDrive/recsys-lib or set "
+            "RECSYS_LIB_PIP_SPEC.")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *_pip], check=True)
+    importlib.invalidate_caches()
+import recsys_lib
+
+print(f"recsys_lib {recsys_lib.__version__} from {os.path.dirname(recsys_lib.__file__)}")
+
+# %% tags=["parameters"]
+# CONFIG: a config name (cpu_quick, mult_vae_quick, kaggle_t4, a6000) or a YAML path;
+# None takes MODEL's default config.
+CONFIG = None
+# MODEL: rating_vae or mult_vae; None takes the config's model.
+MODEL = None
+# Overrides of the config; None keeps the config's value.
+EPOCHS = None
+BATCH_SIZE = None
+MAX_MINUTES = None
+# DEVICE: auto, cpu or cuda.
+DEVICE = "auto"
+DATA_PATH = None
+SAMPLE_SIZE = None
+SAMPLING = "ratings"
+SPLIT = "random"
+TEST_FRACTION = 0.2
+SEED = 42
+RESULTS_DIR = None
+TOP_K = 10
+
+# %%
+from recsys_lib.params import VAEParams
+from recsys_lib.tracking import start_run
+from recsys_lib.vae_run import MODEL_NAMES, vae_run_config
+
+run = start_run("vae_training", VAEParams, globals())
+params = run.params
+config = vae_run_config(params, run.run_dir)
+model_name = MODEL_NAMES[config.model]
+run.add("config", config.to_dict())
+print(f"Run folder: {run.run_dir}\n{model_name} from {config.source}")
+
+# %% [markdown]
+# ## 1. Memory: CPU and GPU
+#
+# **How to read this:** *limit* is what the kernel may use before it is killed (on
+# Kaggle the container limit); *available* is what is left now. GPU rows show each
+# card's total, what torch has allocated and reserved, and the peak so far.
+
+# %%
+from recsys_lib.environment import session_warnings
+from recsys_lib.memory import MemoryMonitor, snapshot
+
+monitor = MemoryMonitor()
+for warning in session_warnings():
+    print(f"WARNING: {warning}")
+snapshot(gpu=True).to_frame()
+
+# %% [markdown]
+# ## 2. Data and split
+#
+# The test set is held out for the final comparison; a further 10% of the training
+# ratings is the validation set for early stopping.
+
+# %%
+from recsys_lib.experiment import prepare_data
+from recsys_lib.vae_run import vae_data
+
+data = prepare_data(params, monitor)
+print(data.source.describe())
+vae_split = vae_data(data, seed=params.SEED)
+run.set_data(**data.summary(), validation=vae_split.summary())
+data.footprint_table()
+
+# %% [markdown]
+# ## 3. Plan: parameters, estimated training memory, verdict
+
+# %%
+from recsys_lib.vae_run import plan_vae
+
+config, plan = plan_vae(config, vae_split.fit)
+print(plan.preflight.message)
+if plan.verdict == "will not fit":
+    print(
+        f"Training with micro-batch {config.trainer.micro_batch} instead "
+        f"(gradients accumulated to the same effective batch of {config.trainer.batch_size})."
+    )
+run.add(
+    "plan",
+    {
+        "n_params": plan.n_params,
+        "estimate_mb": plan.estimate_mb,
+        "verdict": plan.verdict,
+        "micro_batch": config.trainer.micro_batch,
+    },
+)
+plan.to_frame()
+
+# %% [markdown]
+# ## 4. Training
+#
+# One progress bar per epoch (loss, learning rate, memory). Checkpoints are written
+# atomically to the run folder; the best weights are restored at the end.
+
+# %%
+from recsys_lib.vae_run import fit_vae
+
+model, fit_record = fit_vae(config, vae_split, monitor)
+print(model.result_.message)
+run.add(
+    "training",
+    {
+        "stop_reason": model.result_.stop_reason,
+        "best_epoch": model.result_.best_epoch,
+        "skipped_steps": model.result_.skipped_steps,
+        "oom_retries": model.result_.oom_retries,
+        "checkpoint": str(model.result_.last_path or model.result_.best_path),
+    },
+)
+run.add("history", model.history_.to_dict(orient="records"))
+model.history_.round(4)
+
+# %%
+from recsys_lib.plots import plot_training_history, save_figure
+
+history_figure = plot_training_history(model.history_)
+save_figure(history_figure, run.run_dir / "plots", "training_history")
+history_figure
+
+# %% [markdown]
+# ## 5. Evaluation next to the yardsticks (same split, same test set)
+
+# %%
+from recsys_lib.experiment import evaluate_fitted, fit_and_evaluate
+from recsys_lib.vae_run import yardsticks
+
+device = model.device_
+evaluate_fitted(
+    model_name,
+    model,
+    data,
+    fit_record,
+    monitor=monitor,
+    run=run,
+    k=params.TOP_K,
+    device=device,
+    seed=params.SEED,
+)
+for name, yardstick in yardsticks(config.model, params.SEED).items():
+    fit_and_evaluate(
+        name,
+        yardstick,
+        data,
+        monitor=monitor,
+        run=run,
+        k=params.TOP_K,
+        device=device,
+        seed=params.SEED,
+    )
+
+# %%
+from recsys_lib.report import results_table
+
+table = results_table(run.results["metrics"])
+table.round(4)
+
+# %%
+from recsys_lib import plots
+
+figures = {
+    "metrics": plots.plot_metrics(table),
+    "memory_timeline": plots.plot_memory_timeline(monitor.samples(), monitor.timeline()),
+}
+run.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
+figures["metrics"]
+
+# %%
+figures["memory_timeline"]
+
+# %% [markdown]
+# ## 6. Checkpoint and results
+
+# %%
+results_path = run.finish()
+print(f"Checkpoints: {sorted(p.name for p in (run.run_dir / 'checkpoints').iterdir())}")
+print(f"Model: {run.run_dir / 'models' / (model_name + '.npz')}")
+print(f"Results: {results_path}")
