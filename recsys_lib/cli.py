@@ -155,10 +155,10 @@ def _run(args: argparse.Namespace) -> int:
                     "error": results.get("error"),
                 }
             )
-        print(
-            f"{outcome.run_dir}: {results.get('status')}"
-            + (f" ({results.get('error')})" if not outcome.ok else "")
-        )
+        error = "" if outcome.ok else f" ({results.get('error')})"
+        print(f"{outcome.run_dir.name}: {results.get('status')}{error}")
+        print(f"  executed notebook: {outcome.executed}")
+        print(f"  results:           {outcome.run_dir / 'results.json'}")
     _print_table(rows, _SUMMARY_COLUMNS)
     failed = sum(not outcome.ok for outcome in outcomes)
     if failed:
