@@ -1,0 +1,188 @@
+"""RatingVAE and MultVAE: the model protocol, fallbacks, persistence, losses, quality."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from recsys_lib.data import Interactions, embedded_path, load_ratings, split_ratings
+from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
+from recsys_lib.models import BiasBaseline, Popularity
+from recsys_lib.models.baseline import Biases
+from recsys_lib.models.vae import (
+    MultVAE,
+    RatingVAE,
+    gaussian_kl,
+    load_config,
+)
+from recsys_lib.training import count_parameters
+
+TINY = load_config("test_tiny")
+MULT_TINY = {"hidden_dims": [16], "latent_dim": 4, "kl_anneal_steps": 10}
+
+
+@pytest.fixture
+def tiny_train(tiny_ratings: pd.DataFrame) -> Interactions:
+    return Interactions.from_ratings(tiny_ratings)
+
+
+@pytest.fixture
+def rating_vae(tiny_train: Interactions) -> RatingVAE:
+    return RatingVAE(TINY.model_config, TINY.trainer).fit(tiny_train)
+
+
+@pytest.fixture
+def mult_vae(tiny_train: Interactions) -> MultVAE:
+    return MultVAE(MULT_TINY, TINY.trainer).fit(tiny_train)
+
+
+def test_importing_the_models_package_does_not_import_torch():
+    code = "import sys, recsys_lib.models; assert 'torch' not in sys.modules, 'torch loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_untrained_rating_vae_predicts_the_bias_baseline(tiny_train):
+    model = RatingVAE(TINY.model_config, TINY.trainer)
+    network = model._build_network(tiny_train).eval()
+    rows = np.repeat(np.arange(tiny_train.n_users), 3)
+    cols = np.tile([0, 5, 9], tiny_train.n_users)
+    with torch.no_grad():
+        predicted, _, _ = network(torch.from_numpy(rows), torch.from_numpy(cols))
+    expected = Biases.fit(tiny_train.user_items).predict(rows, cols)
+    np.testing.assert_allclose(predicted.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rating_vae_predicts_on_the_training_scale_deterministically(rating_vae, tiny_ratings,
+                                                                     tiny_train):
+    users, items = tiny_ratings["user_id"].to_numpy(), tiny_ratings["item_id"].to_numpy()
+    predicted = rating_vae.predict(users, items)
+    assert predicted.dtype == np.float32 and predicted.shape == users.shape
+    assert predicted.min() >= tiny_ratings["rating"].min()
+    assert predicted.max() <= tiny_ratings["rating"].max()
+    again = RatingVAE(TINY.model_config, TINY.trainer).fit(tiny_train)
+    np.testing.assert_array_equal(again.predict(users, items), predicted)
+    assert rating_vae.history_["epoch"].tolist() == [1, 2]
+    assert {"recon_loss", "kl", "kl_weight", "rss_mb"} <= set(rating_vae.history_.columns)
+
+
+def test_unknown_users_and_items_fall_back_to_the_bias_terms(rating_vae, tiny_train):
+    network = rating_vae.network_
+    mean = network.global_bias.item()
+    user_bias = network.user_bias.weight[0, 0].item()
+    item_bias = network.item_bias.weight[2, 0].item()
+    known_user, known_item = tiny_train.user_ids[0], tiny_train.item_ids[2]
+    predicted = rating_vae.predict(np.array([999, known_user, 999]),
+                                   np.array([known_item, 999_999, 999_999]))
+    low, high = (float(v) for v in network.rating_range)
+    expected = np.clip([mean + item_bias, mean + user_bias, mean], low, high)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-6)
+    assert rating_vae.fallback_counts["predict_unknown_user"] == 2
+    assert rating_vae.fallback_counts["predict_unknown_item"] == 2
+
+
+def test_rating_vae_recommends_its_highest_predicted_unseen_items(rating_vae, tiny_train):
+    user = tiny_train.user_ids[3]
+    items, scores = rating_vae.recommend(np.array([user]), k=5)
+    seen = tiny_train.item_ids[tiny_train.user_items[3].indices]
+    unseen = np.setdiff1d(tiny_train.item_ids, seen)
+    predicted = rating_vae.predict(np.full(len(unseen), user), unseen)
+    assert items.dtype == np.int32 and items.shape == (1, 5)
+    assert not set(items[0]) & set(seen)
+    low, high = rating_vae.network_.rating_range.tolist()  # scores rank before clamping
+    np.testing.assert_allclose(np.clip(scores[0], low, high), np.sort(predicted)[::-1][:5],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("fixture", ["rating_vae", "mult_vae"])
+def test_save_and_load_give_the_same_recommendations(fixture, request, tmp_path, tiny_train):
+    model = request.getfixturevalue(fixture)
+    path = model.save(tmp_path / "model")
+    with np.load(path, allow_pickle=False) as archive:  # plain arrays, no pickle
+        assert any(key.startswith("net.") for key in archive.files)
+    loaded = type(model).load(path)
+    users = tiny_train.user_ids[:6]
+    for a, b in zip(model.recommend(users, k=4), loaded.recommend(users, k=4), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.get_params() == model.get_params()
+
+
+def test_mult_vae_ranks_only_and_excludes_seen_items(mult_vae, tiny_train):
+    with pytest.raises(TypeError, match="ranks items"):
+        mult_vae.predict(tiny_train.user_ids[:1], tiny_train.item_ids[:1])
+    items, _ = mult_vae.recommend(tiny_train.user_ids, k=3)
+    for row, recommended in enumerate(items):
+        seen = set(tiny_train.item_ids[tiny_train.user_items[row].indices])
+        assert not seen & set(recommended)
+
+
+def test_mult_vae_validation_monitors_ndcg(tiny_ratings):
+    split = split_ratings(tiny_ratings, "random", test_fraction=0.2, seed=0)
+    train = Interactions.from_ratings(split.train)
+    validation = Interactions.from_ratings(split.test)
+    model = MultVAE({**MULT_TINY, "top_k": 5}, TINY.trainer).fit(train, validation)
+    values = model.history_["val_ndcg@5"]
+    assert ((values >= 0) & (values <= 1)).all()
+    assert model.result_.best_metric == values.max()
+
+
+def test_gaussian_kl_by_hand():
+    zero = torch.zeros(2, 2)
+    assert float(gaussian_kl(zero, zero)) == 0.0
+    mu = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # KL per dimension: 0.5 and 0
+    assert float(gaussian_kl(mu, zero)) == pytest.approx(0.5)
+    assert float(gaussian_kl(mu, zero, free_bits=0.2)) == pytest.approx(0.5 + 0.2)
+
+
+def test_plan_counts_the_network_that_fit_builds(rating_vae, tiny_train):
+    plan = rating_vae.plan(tiny_train)
+    assert plan.n_params == count_parameters(rating_vae.network_)
+    assert plan.verdict == "fits"
+
+
+def test_constructor_checks_config_keys():
+    with pytest.raises(ValueError, match="'n_factor' \\(did you mean 'n_factors'"):
+        RatingVAE({"n_factor": 3})
+
+
+@pytest.fixture(scope="module")
+def movielens_split():
+    split = split_ratings(load_ratings(embedded_path()), "random", test_fraction=0.2, seed=42)
+    train = Interactions.from_ratings(split.train)
+    return split, train
+
+
+@pytest.mark.slow
+def test_rating_vae_beats_the_bias_baseline_on_held_out_ratings(movielens_split):
+    split, train = movielens_split
+    fit = split_ratings(split.train, "random", test_fraction=0.1, seed=1)
+    run = load_config("cpu_quick", overrides={"epochs": 8, "max_minutes": None})
+    model = run.build().fit(Interactions.from_ratings(fit.train),
+                            Interactions.from_ratings(fit.test))
+    baseline = BiasBaseline().fit(train)
+    assert (evaluate_ratings(model, split.test)["rmse"]
+            < evaluate_ratings(baseline, split.test)["rmse"])
+
+
+@pytest.mark.slow
+def test_mult_vae_beats_popularity_on_held_out_items(movielens_split):
+    split, train = movielens_split
+    run = load_config("mult_vae_quick", overrides={"epochs": 5, "max_minutes": None})
+    vae, popular = run.build().fit(train), Popularity().fit(train)
+    assert (evaluate_ranking(vae, train, split.test)["ndcg@10"]
+            > evaluate_ranking(popular, train, split.test)["ndcg@10"])
+
+
+@pytest.mark.parametrize(("values", "threshold"), [("binary", None), ("rating", 3.0)])
+def test_mult_vae_inputs_are_counted_interactions(tiny_train, values, threshold):
+    model = MultVAE({**MULT_TINY, "input_values": values, "positive_threshold": threshold},
+                    TINY.trainer).fit(tiny_train)
+    inputs = model._input_matrix().toarray()
+    ratings = tiny_train.user_items.toarray()
+    kept = ratings >= (threshold or 0.5)
+    expected = np.where(kept, ratings if values == "rating" else 1.0, 0.0)
+    np.testing.assert_array_equal(inputs, expected)
