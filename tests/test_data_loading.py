@@ -133,6 +133,8 @@ def test_embedded_data_ships_in_the_wheel(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("ratings.csv", "movies.csv", "README.txt"):
         assert f"recsys_lib/data/embedded/ml-latest-small/{name}" in names
+    for config in ("cpu_quick", "mult_vae_quick", "kaggle_t4", "a6000"):
+        assert f"recsys_lib/configs/{config}.yaml" in names  # the VAE notebook needs them
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",

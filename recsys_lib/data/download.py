@@ -166,7 +166,7 @@ def _open(url: str, timeout: float, what: str) -> Any:
 
 def _fetch(url: str, out: BinaryIO, algorithm: str, timeout: float, root: Path) -> str:
     """Stream `url` into `out` with a progress bar; return its hex digest."""
-    from tqdm.auto import tqdm  # imported here: it is slow to import and rarely needed
+    from recsys_lib.progress import progress_bar  # here: tqdm is slow to import, rarely needed
 
     hasher = hashlib.new(algorithm)
     with _open(url, timeout, what="the release") as response:
@@ -176,7 +176,7 @@ def _fetch(url: str, out: BinaryIO, algorithm: str, timeout: float, root: Path) 
             raise DataError(f"{url}: the zip needs {total / 2**20:.1f} MB but {root} has "
                             f"{shutil.disk_usage(root).free / 2**20:.1f} MB free")
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+        with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
                   desc=url.rsplit("/", 1)[-1]) as bar:
             while True:
                 try:

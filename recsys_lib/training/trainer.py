@@ -16,12 +16,12 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from recsys_lib.device import resolve_device
 from recsys_lib.memory import MemoryMonitor, TrackRecord, cleanup
 from recsys_lib.memory.probes import rss_bytes
 from recsys_lib.memory.units import to_mb
+from recsys_lib.progress import progress_bar
 from recsys_lib.training.batching import Batch, BatchSource, LoaderBatches
 from recsys_lib.training.checkpoint import CheckpointManager, restore_full, save_full
 from recsys_lib.training.config import TrainerConfig
@@ -178,7 +178,7 @@ class Trainer:
         module.train()
         with ExitStack() as stack:
             record = stack.enter_context(self.monitor.track(f"epoch {state.epoch + 1}"))
-            bar = stack.enter_context(tqdm(
+            bar = stack.enter_context(progress_bar(
                 total=len(train), initial=state.batch, disable=not cfg.progress, leave=False,
                 desc=f"epoch {state.epoch + 1}/{cfg.epochs}", mininterval=0.5))
             for batch in train.epoch(state.epoch, start=state.batch):

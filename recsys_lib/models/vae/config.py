@@ -25,6 +25,7 @@ from recsys_lib.training.schedules import KLSchedule
 __all__ = [
     "CONFIG_DIR_ENV",
     "MODEL_CONFIGS",
+    "PACKAGED_CONFIGS",
     "MultVAEConfig",
     "RatingVAEConfig",
     "RunConfig",
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 CONFIG_DIR_ENV = "RECSYS_CONFIG_DIR"
-_REPO_CONFIGS = Path(__file__).resolve().parents[3] / "notebooks" / "configs"
+# Shipped inside the package (so a wheel on Kaggle has them); notebooks/configs links here.
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ class RunConfig:
 
 def config_path(name_or_path: str | Path) -> Path:
     """The YAML file for a path, or for a bare name ("cpu_quick") looked up in the
-    RECSYS_CONFIG_DIR folder, then in the source tree's notebooks/configs.
+    RECSYS_CONFIG_DIR folder, then among the configs shipped in the package
+    (recsys_lib/configs, linked from notebooks/configs).
 
     Raises:
         ConfigError: nothing found; the message lists where it looked.
@@ -215,7 +218,7 @@ def config_path(name_or_path: str | Path) -> Path:
     if path.is_file():
         return path
     folders = [Path(os.environ[CONFIG_DIR_ENV])] if CONFIG_DIR_ENV in os.environ else []
-    folders.append(_REPO_CONFIGS)
+    folders.append(PACKAGED_CONFIGS)
     names = [path.name] if path.suffix in (".yaml", ".yml") else [f"{path.name}.yaml",
                                                                    f"{path.name}.yml"]
     candidates = [folder / name for folder in folders for name in names]
