@@ -123,6 +123,7 @@ class VAERecommender(Recommender):
         super().__init__()
         self.config = _as_config(self.config_class, config)
         self.trainer_config = _as_config(TrainerConfig, trainer)
+        self._kl = self.config.kl()  # KL weight per optimizer step
         self.callbacks: list[Callable[[StepInfo], None]] = []
         self.network_: nn.Module | None = None
         self.device_: str = "cpu"

@@ -90,7 +90,6 @@ class MultVAE(VAERecommender):
     def __init__(self, config: MultVAEConfig | Mapping[str, Any] | None = None,
                  trainer: TrainerConfig | Mapping[str, Any] | None = None) -> None:
         super().__init__(config, trainer)
-        self._kl = self.config.kl()
         self._inputs: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
 
     @property

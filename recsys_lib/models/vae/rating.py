@@ -3,7 +3,6 @@ of global, user and item biases."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ from recsys_lib.models.vae.common import (
     reparameterize,
 )
 from recsys_lib.models.vae.config import RatingVAEConfig
-from recsys_lib.training import LossOutput, TensorBatches, Trainer, TrainerConfig, ValidateFn
+from recsys_lib.training import LossOutput, TensorBatches, Trainer, ValidateFn
 
 __all__ = ["RatingVAE", "RatingVAENet"]
 
@@ -104,11 +103,6 @@ class RatingVAE(VAERecommender):
 
     config_class = RatingVAEConfig
     config: RatingVAEConfig
-
-    def __init__(self, config: RatingVAEConfig | Mapping[str, Any] | None = None,
-                 trainer: TrainerConfig | Mapping[str, Any] | None = None) -> None:
-        super().__init__(config, trainer)
-        self._kl = self.config.kl()
 
     @property
     def monitor(self) -> tuple[str, str]:
