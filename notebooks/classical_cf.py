@@ -115,7 +115,7 @@ from recsys_lib.experiment import prepare_data
 data = prepare_data(params, monitor)
 print(data.source.describe())
 run.set_data(**data.summary())
-print(f"{data.split.summary()}")
+print(data.split.describe())
 data.footprint_table()
 
 # %% [markdown]
@@ -188,4 +188,4 @@ user_recommendations(models[best_ranker], movies, user, k=params.TOP_K)
 results_path = run.finish()
 print(f"Models: {sorted(p.name for p in (run.run_dir / 'models').iterdir())}")
 print(f"Results: {results_path}")
-print(f"Peak RSS over the run: {monitor.timeline()['peak_rss_mb'].max():.0f} MB")
+print(f"Kernel peak RSS over the run: {run.results['process_peak_rss_mb']:.0f} MB")

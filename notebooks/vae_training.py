@@ -118,6 +118,7 @@ from recsys_lib.vae_run import vae_data
 
 data = prepare_data(params, monitor)
 print(data.source.describe())
+print(data.split.describe())
 vae_split = vae_data(data, seed=params.SEED)
 run.set_data(**data.summary(), validation=vae_split.summary())
 data.footprint_table()

@@ -188,3 +188,11 @@ def test_per_user_split_of_the_embedded_data() -> None:
     last_train = split.train.groupby("user_id")["timestamp"].max()
     first_test = split.test.groupby("user_id")["timestamp"].min()
     assert (last_train.reindex(first_test.index) <= first_test).all()
+
+
+def test_describe_names_sizes_and_cold_start_counts():
+    ratings = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": [1, 2, 1, 3, 4],
+                            "rating": [4.0] * 5, "timestamp": [1, 2, 3, 4, 5]})
+    line = split_ratings(ratings, "temporal", test_fraction=0.4, seed=0).describe()
+    assert line.startswith("temporal split (60%/40%, seed 0): 3 train and 2 test ratings;")
+    assert "1 test users and 2 test items unseen in training" in line

@@ -48,6 +48,16 @@ class Split:
     n_test_users_unseen: int
     n_test_items_unseen: int
 
+    def describe(self) -> str:
+        """One line for a notebook: sizes and the cold-start counts."""
+        return (
+            f"{self.strategy} split ({1 - self.test_fraction:.0%}/{self.test_fraction:.0%}, "
+            f"seed {self.seed}): {len(self.train):,} train and {len(self.test):,} test "
+            f"ratings; {self.n_test_users_unseen:,} test users and "
+            f"{self.n_test_items_unseen:,} test items unseen in training; "
+            f"{self.n_duplicates_dropped:,} duplicate pairs dropped"
+        )
+
     def summary(self) -> dict:
         """JSON-ready description (for results.json "data.split"): the settings, the
         sizes of both sides, and the duplicate and cold-start counts."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -102,9 +103,15 @@ class ALS(Recommender):
         self.item_factors_: np.ndarray | None = None
 
     def _fit(self, train: Interactions) -> None:
-        import implicit.als
-        import implicit.gpu
         from threadpoolctl import threadpool_limits
+        from tqdm import TqdmWarning
+
+        with warnings.catch_warnings():
+            # implicit imports tqdm.auto, which warns in a notebook without ipywidgets;
+            # its progress bar is off unless show_progress is set.
+            warnings.simplefilter("ignore", TqdmWarning)
+            import implicit.als
+            import implicit.gpu
 
         use_gpu = self.device.startswith("cuda") and implicit.gpu.HAS_CUDA
         if self.device.startswith("cuda") and not use_gpu:
