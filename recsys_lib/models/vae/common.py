@@ -154,6 +154,14 @@ class VAERecommender(Recommender):
     def _loss(self, network: nn.Module, micro_batch: Any, step: int) -> LossOutput:
         """Mean loss of one micro-batch at optimizer `step`."""
 
+    def _elbo(self, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+              step: int) -> LossOutput:
+        """Reconstruction loss plus the scheduled KL weight x KL (with free bits)."""
+        kl = gaussian_kl(mu, logvar, self.config.free_bits)
+        weight = self._kl(step)
+        return LossOutput(recon + weight * kl, {"recon_loss": recon, "kl": kl,
+                                                "kl_weight": kl.new_tensor(weight)})
+
     @abstractmethod
     def _validator(self, validation: Interactions) -> ValidateFn:
         """The Trainer's `validate` function for `validation` (it receives `network_`);

@@ -18,7 +18,6 @@ from recsys_lib.models.vae.common import (
     FLOAT_BYTES,
     VAERecommender,
     evaluating,
-    gaussian_kl,
     mlp,
     reparameterize,
 )
@@ -124,10 +123,7 @@ class MultVAE(VAERecommender):
     def _loss(self, network: nn.Module, micro_batch: Any, step: int) -> LossOutput:
         logits, mu, logvar = network(micro_batch, sample=True)
         nll = -(F.log_softmax(logits.float(), dim=1) * micro_batch).sum(dim=1).mean()
-        kl = gaussian_kl(mu, logvar, self.config.free_bits)
-        weight = self._kl(step)
-        return LossOutput(nll + weight * kl, {"recon_loss": nll, "kl": kl,
-                                              "kl_weight": kl.new_tensor(weight)})
+        return self._elbo(nll, mu, logvar, step)
 
     def _validator(self, validation: Interactions) -> ValidateFn:
         train = self._require_fitted()

@@ -16,7 +16,6 @@ from recsys_lib.models.vae.common import (
     FLOAT_BYTES,
     VAERecommender,
     evaluating,
-    gaussian_kl,
     mlp,
     reparameterize,
 )
@@ -140,11 +139,7 @@ class RatingVAE(VAERecommender):
     def _loss(self, network: nn.Module, micro_batch: Any, step: int) -> LossOutput:
         users, items, ratings = micro_batch
         predicted, mu, logvar = network(users, items, sample=True)
-        mse = F.mse_loss(predicted, ratings)
-        kl = gaussian_kl(mu, logvar, self.config.free_bits)
-        weight = self._kl(step)
-        return LossOutput(mse + weight * kl, {"recon_loss": mse, "kl": kl,
-                                              "kl_weight": kl.new_tensor(weight)})
+        return self._elbo(F.mse_loss(predicted, ratings), mu, logvar, step)
 
     def _validator(self, validation: Interactions) -> ValidateFn:
         train = self._require_fitted()
