@@ -24,6 +24,7 @@ from recsys_lib.data.readers import (
     BadRows,
     ParseFailure,
     RatingsReader,
+    collect_bad_rows,
     in_int32,
 )
 from recsys_lib.data.schema import RATING_COLUMNS, RATING_DTYPES, DataError, RatingScale
@@ -98,20 +99,12 @@ class ParquetRatings(RatingsReader):
             )
 
     def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
-        found: list[np.ndarray] = []
-        first: tuple[str, str] | None = None
-        for number, batch, _, codes in self._batches(RATING_COLUMNS):
-            bad = np.flatnonzero(codes > OK)
-            if len(bad) == 0:
-                continue
-            if first is None:
-                first = (_row_text(batch, int(bad[0])), PROBLEMS[int(codes[bad[0]])])
-            found.append(bad.astype(np.int64) + number)
-            if first_only:
-                break
-        if first is None:
-            return None
-        return BadRows(np.concatenate(found), self.unit, *first)
+        batches = (
+            (number, codes,
+             lambda i, batch=batch, codes=codes: (_row_text(batch, i), PROBLEMS[int(codes[i])]))
+            for number, batch, _, codes in self._batches(RATING_COLUMNS)
+        )
+        return collect_bad_rows(batches, self.unit, first_only=first_only)
 
     def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
         for number, batch, values, codes in self._batches(RATING_COLUMNS):

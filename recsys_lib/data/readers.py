@@ -11,7 +11,7 @@ import csv
 import itertools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -29,6 +29,7 @@ __all__ = [
     "TextFormat",
     "TextRatings",
     "check_lines",
+    "collect_bad_rows",
     "datetime_seconds",
     "in_int32",
 ]
@@ -73,6 +74,39 @@ class BadRows:
     def message(self, file: Path) -> str:
         """One line naming the file, the first bad row's number, the problem and the row."""
         return f"{file}: {self.unit} {self.numbers[0]}: {self.first_reason}: {self.first_text!r}"
+
+
+def collect_bad_rows(
+    batches: Iterable[tuple[int, np.ndarray, Callable[[int], tuple[str, str]]]],
+    unit: str,
+    *,
+    first_only: bool,
+) -> BadRows | None:
+    """Gather malformed rows from scanned batches.
+
+    Args:
+        batches: (number of the batch's first row, problem code per row, a function giving
+            (row text, reason) for a row of the batch).
+        unit: "line" or "row".
+        first_only: stop at the first batch holding a bad row.
+
+    Returns:
+        The bad rows, or None when every row is readable.
+    """
+    found: list[np.ndarray] = []
+    first: tuple[str, str] | None = None
+    for number, codes, describe in batches:
+        bad = np.flatnonzero(codes > OK)
+        if len(bad) == 0:
+            continue
+        if first is None:
+            first = describe(int(bad[0]))
+        found.append(bad.astype(np.int64) + number)
+        if first_only:
+            break
+    if first is None:
+        return None
+    return BadRows(np.concatenate(found), unit, *first)
 
 
 def in_int32(values: np.ndarray) -> np.ndarray:
@@ -241,20 +275,12 @@ class TextRatings(RatingsReader):
                 number += len(lines)
 
     def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
-        found: list[np.ndarray] = []
-        first: tuple[str, str] | None = None
-        for number, lines, codes, _ in self._scan():
-            bad = np.flatnonzero(codes > OK)
-            if len(bad) == 0:
-                continue
-            if first is None:
-                first = (lines[bad[0]], self._reason(lines[bad[0]], int(codes[bad[0]])))
-            found.append(bad.astype(np.int64) + number)
-            if first_only:
-                break
-        if first is None:
-            return None
-        return BadRows(np.concatenate(found), self.unit, *first)
+        batches = (
+            (number, codes,
+             lambda i, lines=lines, codes=codes: (lines[i], self._reason(lines[i], int(codes[i]))))
+            for number, lines, codes, _ in self._scan()
+        )
+        return collect_bad_rows(batches, self.unit, first_only=first_only)
 
     def _reason(self, line: str, code: int) -> str:
         if code == FIELDS:
