@@ -3,6 +3,7 @@
 Importing this package imports torch.
 """
 
+from recsys_lib.config import ConfigBase, ConfigError
 from recsys_lib.training.batching import (
     BatchSource,
     LoaderBatches,
@@ -17,7 +18,7 @@ from recsys_lib.training.checkpoint import (
     load_weights,
     save_weights,
 )
-from recsys_lib.training.config import ConfigBase, ConfigError, TrainerConfig
+from recsys_lib.training.config import TrainerConfig
 from recsys_lib.training.plan import TrainingPlan, count_parameters, plan_training
 from recsys_lib.training.precision import Precision, resolve_precision
 from recsys_lib.training.recovery import OutOfMemoryTrainingError, TrainingError

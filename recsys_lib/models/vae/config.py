@@ -13,13 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recsys_lib.training.config import (
-    ConfigBase,
-    ConfigError,
-    TrainerConfig,
-    check_known_keys,
-    read_yaml_mapping,
-)
+from recsys_lib.config import ConfigBase, ConfigError, check_known_keys, read_yaml_mapping
+from recsys_lib.training.config import TrainerConfig
 from recsys_lib.training.schedules import KLSchedule
 
 __all__ = [
