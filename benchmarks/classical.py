@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 from recsys_lib.data import synthetic_ratings, write_ratings
-from recsys_lib.experiment import classical_models, fit_and_evaluate, prepare_data
 from recsys_lib.memory import MemoryMonitor
-from recsys_lib.params import ClassicalParams
-from recsys_lib.report import results_table
-from recsys_lib.runner import run_notebook
+from recsys_lib.models import Recommender
+from recsys_lib.runs.classical import YARDSTICKS, ClassicalParams, classical_models
+from recsys_lib.runs.runner import run_notebook
+from recsys_lib.runs.steps import EvaluationContext, PreparedData, prepare_data
+from recsys_lib.runs.tables import diagnostics_table, results_table
 
 ML25M_SHAPE = {"n_users": 162_541, "n_items": 59_047, "n_ratings": 25_000_095}
 
@@ -36,18 +37,30 @@ def check(label: str, ok: bool, detail: str) -> bool:
     return ok
 
 
+def fit_and_score(
+    models: dict[str, Recommender], data: PreparedData, evaluation: EvaluationContext
+) -> dict[str, dict]:
+    """Fit each model on the training set and score it (as the notebook does), one at a
+    time so a fitted model can be freed before the next."""
+    metrics = {}
+    for name in list(models):
+        model = models.pop(name)
+        with evaluation.memory.track(f"fit {name}") as fitting:
+            model.fit(data.train)
+        metrics[name] = evaluation.evaluate(name, model, fitting).summary()
+        del model
+    return metrics
+
+
 def quality() -> bool:
     print("\n== Quality: full embedded ml-latest-small, seeded random 80/20 split ==")
     params = ClassicalParams(SAMPLE_SIZE=None)
     monitor = MemoryMonitor()
     data = prepare_data(params, monitor)
-    metrics = {
-        name: fit_and_evaluate(name, model, data, monitor=monitor, seed=params.SEED)
-        for name, model in classical_models(params, data.train.n_items).items()
-    }
-    table = results_table(metrics)
-    columns = ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10", "fit_seconds"]
-    print(table[[c for c in columns if c in table]].round(4).to_string())
+    evaluation = EvaluationContext(data.split.test, monitor, seed=params.SEED)
+    metrics = fit_and_score(classical_models(params, data.train.n_items), data, evaluation)
+    table = results_table(metrics, YARDSTICKS).join(diagnostics_table(metrics)["map@10"])
+    print(table.round(4).to_string())
     base, pop, als = metrics["BiasBaseline"], metrics["Popularity"], metrics["ALS"]
     results = [
         check(
@@ -122,13 +135,10 @@ def scale(n_ratings: int, folder: Path) -> bool:
     monitor = MemoryMonitor()
     start = time.perf_counter()
     data = prepare_data(params, monitor)
-    models = classical_models(params, data.train.n_items)
-    for name, model in models.items():
-        fit_and_evaluate(
-            name, model, data, monitor=monitor, eval_users=params.EVAL_USERS, seed=params.SEED
-        )
-        del model
-    models.clear()
+    evaluation = EvaluationContext(
+        data.split.test, monitor, max_users=params.EVAL_USERS, seed=params.SEED
+    )
+    fit_and_score(classical_models(params, data.train.n_items), data, evaluation)
     total = time.perf_counter() - start
     timeline = monitor.timeline()
     print(timeline[["label", "seconds", "peak_rss_mb"]].round(1).to_string(index=False))

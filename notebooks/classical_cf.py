@@ -69,6 +69,8 @@ TEST_FRACTION = 0.2
 SEED = 42
 # RESULTS_DIR: None makes runs/<timestamp>-classical_cf.
 RESULTS_DIR = None
+# ON_BAD_ROWS: "error" stops at the first malformed row (naming its line); "skip" skips them.
+ON_BAD_ROWS = "error"
 SVD_COMPONENTS = 30
 KNN_NEIGHBORS = 15
 ALS_FACTORS = 30
@@ -81,11 +83,10 @@ DEVICE = "auto"
 
 # %%
 from recsys_lib.device import resolve_device
-from recsys_lib.params import ClassicalParams
-from recsys_lib.tracking import start_run
+from recsys_lib.runs.notebooks import start_run
 
-run = start_run("classical_cf", ClassicalParams, globals())
-params = run.params
+run = start_run("classical_cf", globals())
+params, record = run.params, run.record
 device = resolve_device(params.DEVICE)
 print(f"Run folder: {run.run_dir}  (device: {device})")
 
@@ -101,7 +102,7 @@ print(f"Run folder: {run.run_dir}  (device: {device})")
 from recsys_lib.environment import session_warnings
 from recsys_lib.memory import MemoryMonitor, snapshot
 
-monitor = MemoryMonitor()
+memory = MemoryMonitor()
 for warning in session_warnings():
     print(f"WARNING: {warning}")
 snapshot().to_frame()
@@ -110,11 +111,13 @@ snapshot().to_frame()
 # ## 2. Data: source, sample, split
 
 # %%
-from recsys_lib.experiment import prepare_data
+from recsys_lib.runs.steps import prepare_data
 
-data = prepare_data(params, monitor)
+data = prepare_data(params, memory)
 print(data.source.describe())
-run.set_data(**data.summary())
+for note in data.notes():
+    print(f"NOTE: {note}")
+record.set_data(data.summary())
 print(data.split.describe())
 data.footprint_table()
 
@@ -122,40 +125,53 @@ data.footprint_table()
 # ## 3-4. Models: preflight, fit, evaluate
 #
 # Each model gets a preflight line (estimated memory vs available, and a verdict) before
-# it is fitted; fit time and peak memory come from the memory monitor.
+# it is fitted; fit time and peak memory come from the memory monitor. Every model is
+# scored on the same held-out ratings, with each user's training items excluded.
 
 # %%
-from recsys_lib.experiment import classical_models, fit_and_evaluate, plan_fit
+from recsys_lib.runs.classical import classical_models
+from recsys_lib.runs.steps import EvaluationContext, plan_fit
 
 models = classical_models(params, data.train.n_items)
+evaluation = EvaluationContext(data.split.test, memory, k=params.TOP_K, device=device,
+                               max_users=params.EVAL_USERS, seed=params.SEED)
 for name, model in models.items():
     plan = plan_fit(model, data.train, name)
     print(plan.message)
     plan.raise_if_not_fits()
-    scores = fit_and_evaluate(
-        name, model, data, monitor=monitor, run=run, k=params.TOP_K, device=device,
-        eval_users=params.EVAL_USERS, seed=params.SEED,
-    )
-    print(f"  fitted in {scores['fit_seconds']:.2f} s, peak RSS {scores['peak_rss_mb']:.0f} MB")
+    with memory.track(f"fit {name}") as fitting:
+        model.fit(data.train)
+    scores = evaluation.evaluate(name, model, fitting)
+    record.add_metrics(name, scores.summary())
+    record.save_model(name, model)
+    print(scores.describe())
 
 # %% [markdown]
 # ## 5. Results
+#
+# The yardsticks (BiasBaseline for rating error, Popularity for ranking) are what every
+# other model must beat. Rating error is in stars (0.5-5 scale); ranking metrics count a
+# held-out rating of 4 stars or more as relevant.
 
 # %%
-from recsys_lib.report import results_table
+from recsys_lib.runs.classical import YARDSTICKS
+from recsys_lib.runs.tables import diagnostics_table, results_table
 
-table = results_table(run.results["metrics"])
+table = results_table(record.results["metrics"], YARDSTICKS)
 table.round(4)
+
+# %%
+diagnostics_table(record.results["metrics"]).round(4)
 
 # %%
 from recsys_lib import plots
 
 figures = {
     "metrics": plots.plot_metrics(table),
-    "memory_timeline": plots.plot_memory_timeline(monitor.samples(), monitor.timeline()),
+    "memory_timeline": plots.plot_memory_timeline(memory.samples(), memory.timeline()),
     "rating_distribution": plots.plot_rating_distribution(data.ratings),
 }
-run.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
+record.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
 figures["metrics"]
 
 # %%
@@ -169,23 +185,25 @@ figures["rating_distribution"]
 
 # %%
 from recsys_lib.data import load_movies
-from recsys_lib.report import user_favourites, user_recommendations
+from recsys_lib.runs.tables import example_user, user_favourites, user_recommendations
 
 movies = load_movies(data.source)
-user = int(data.split.test["user_id"].iloc[0])
+user = example_user(data.split.train, data.split.test)
 print(f"User {user}: highest-rated movies in the training data")
 user_favourites(data.split.train, movies, user)
 
 # %%
-best_ranker = table[f"ndcg@{params.TOP_K}"].drop(["BiasBaseline", "Popularity"]).idxmax()
-print(f"{best_ranker}'s top-{params.TOP_K} for user {user}")
+from recsys_lib.runs.tables import best_model
+
+best_ranker = best_model(record.results["metrics"], f"ndcg@{params.TOP_K}", YARDSTICKS)
+print(f"{best_ranker}'s top-{params.TOP_K} for user {user} (the best NDCG@{params.TOP_K})")
 user_recommendations(models[best_ranker], movies, user, k=params.TOP_K)
 
 # %% [markdown]
 # ## 7. Saved models and results
 
 # %%
-results_path = run.finish()
-print(f"Models: {sorted(p.name for p in (run.run_dir / 'models').iterdir())}")
+results_path = record.finish()
+print(f"Models: {sorted(p.name for p in record.models_dir.iterdir())}")
 print(f"Results: {results_path}")
-print(f"Kernel peak RSS over the run: {run.results['process_peak_rss_mb']:.0f} MB")
+print(f"Kernel peak RSS over the run: {record.results['process_peak_rss_mb']:.0f} MB")

@@ -77,18 +77,23 @@ TEST_FRACTION = 0.2
 SEED = 42
 RESULTS_DIR = None
 TOP_K = 10
+# ON_BAD_ROWS: "error" stops at the first malformed row (naming its line); "skip" skips them.
+ON_BAD_ROWS = "error"
+# RESUME: a run folder to continue from its last checkpoint (after a dead kernel or a
+# SIGTERM), or True for the latest unfinished run; the run's own parameters are used.
+RESUME = None
 
 # %%
-from recsys_lib.params import VAEParams
-from recsys_lib.tracking import start_run
-from recsys_lib.vae_run import MODEL_NAMES, vae_run_config
+from recsys_lib.models.vae import vae_kind
+from recsys_lib.runs.notebooks import start_run
+from recsys_lib.runs.vae import vae_run_config
 
-run = start_run("vae_training", VAEParams, globals())
-params = run.params
+run = start_run("vae_training", globals())
+params, record = run.params, run.record
 config = vae_run_config(params, run.run_dir)
-model_name = MODEL_NAMES[config.model]
-run.add("config", config.to_dict())
-print(f"Run folder: {run.run_dir}\n{model_name} from {config.source}")
+kind = vae_kind(config.model)
+record.add("config", config.to_dict())
+print(f"Run folder: {run.run_dir}\n{kind.name} from {config.source}")
 
 # %% [markdown]
 # ## 1. Memory: CPU and GPU
@@ -101,7 +106,7 @@ print(f"Run folder: {run.run_dir}\n{model_name} from {config.source}")
 from recsys_lib.environment import session_warnings
 from recsys_lib.memory import MemoryMonitor, snapshot
 
-monitor = MemoryMonitor()
+memory = MemoryMonitor()
 for warning in session_warnings():
     print(f"WARNING: {warning}")
 snapshot(gpu=True).to_frame()
@@ -113,21 +118,23 @@ snapshot(gpu=True).to_frame()
 # ratings is the validation set for early stopping.
 
 # %%
-from recsys_lib.experiment import prepare_data
-from recsys_lib.vae_run import vae_data
+from recsys_lib.runs.steps import prepare_data
+from recsys_lib.runs.vae import vae_data
 
-data = prepare_data(params, monitor)
+data = prepare_data(params, memory)
 print(data.source.describe())
+for note in data.notes():
+    print(f"NOTE: {note}")
 print(data.split.describe())
 vae_split = vae_data(data, seed=params.SEED)
-run.set_data(**data.summary(), validation=vae_split.summary())
+record.set_data({**data.summary(), "validation": vae_split.summary()})
 data.footprint_table()
 
 # %% [markdown]
 # ## 3. Plan: parameters, estimated training memory, verdict
 
 # %%
-from recsys_lib.vae_run import plan_vae
+from recsys_lib.runs.vae import plan_vae
 
 config, plan = plan_vae(config, vae_split.fit)
 print(plan.preflight.message)
@@ -136,39 +143,24 @@ if plan.verdict == "will not fit":
         f"Training with micro-batch {config.trainer.micro_batch} instead "
         f"(gradients accumulated to the same effective batch of {config.trainer.batch_size})."
     )
-run.add(
-    "plan",
-    {
-        "n_params": plan.n_params,
-        "estimate_mb": plan.estimate_mb,
-        "verdict": plan.verdict,
-        "micro_batch": config.trainer.micro_batch,
-    },
-)
+record.add("plan", plan.summary())
 plan.to_frame()
 
 # %% [markdown]
 # ## 4. Training
 #
 # One progress bar per epoch (loss, learning rate, memory). Checkpoints are written
-# atomically to the run folder; the best weights are restored at the end.
+# atomically to the run folder; the best weights are restored at the end. A SIGTERM (or
+# Kaggle's session end) stops after the current step with a checkpoint written: set
+# `RESUME` to the run folder to continue from it.
 
 # %%
-from recsys_lib.vae_run import fit_vae
+from recsys_lib.runs.vae import fit_vae
 
-model, fit_record = fit_vae(config, vae_split, monitor)
+model, fit_record = fit_vae(config, vae_split, memory, resume=bool(params.RESUME))
 print(model.result_.message)
-run.add(
-    "training",
-    {
-        "stop_reason": model.result_.stop_reason,
-        "best_epoch": model.result_.best_epoch,
-        "skipped_steps": model.result_.skipped_steps,
-        "oom_retries": model.result_.oom_retries,
-        "checkpoint": str(model.result_.last_path or model.result_.best_path),
-    },
-)
-run.add("history", model.history_.to_dict(orient="records"))
+record.add("training", model.result_.summary())
+record.add("history", model.history_.to_dict(orient="records"))
 model.history_.round(4)
 
 # %%
@@ -180,39 +172,31 @@ history_figure
 
 # %% [markdown]
 # ## 5. Evaluation next to the yardsticks (same split, same test set)
+#
+# The VAE trained on the fit part of the training ratings; the yardsticks fit on all of
+# them. Every model is scored on the same held-out ratings.
 
 # %%
-from recsys_lib.experiment import evaluate_fitted, fit_and_evaluate
-from recsys_lib.vae_run import yardsticks
+from recsys_lib.runs.steps import EvaluationContext
 
-device = model.device_
-evaluate_fitted(
-    model_name,
-    model,
-    data,
-    fit_record,
-    monitor=monitor,
-    run=run,
-    k=params.TOP_K,
-    device=device,
-    seed=params.SEED,
-)
-for name, yardstick in yardsticks(config.model, params.SEED).items():
-    fit_and_evaluate(
-        name,
-        yardstick,
-        data,
-        monitor=monitor,
-        run=run,
-        k=params.TOP_K,
-        device=device,
-        seed=params.SEED,
-    )
+evaluation = EvaluationContext(data.split.test, memory, k=params.TOP_K, device=model.device_,
+                               seed=params.SEED)
+scores = evaluation.evaluate(kind.name, model, fit_record)
+record.add_metrics(kind.name, scores.summary())
+record.save_model(kind.name, model)
+print(scores.describe())
+for name, yardstick in kind.yardsticks(params.SEED).items():
+    with memory.track(f"fit {name}") as fitting:
+        yardstick.fit(data.train)
+    scores = evaluation.evaluate(name, yardstick, fitting)
+    record.add_metrics(name, scores.summary())
+    record.save_model(name, yardstick)
+    print(scores.describe())
 
 # %%
-from recsys_lib.report import results_table
+from recsys_lib.runs.tables import results_table
 
-table = results_table(run.results["metrics"])
+table = results_table(record.results["metrics"], tuple(kind.yardsticks(params.SEED)))
 table.round(4)
 
 # %%
@@ -220,9 +204,9 @@ from recsys_lib import plots
 
 figures = {
     "metrics": plots.plot_metrics(table),
-    "memory_timeline": plots.plot_memory_timeline(monitor.samples(), monitor.timeline()),
+    "memory_timeline": plots.plot_memory_timeline(memory.samples(), memory.timeline()),
 }
-run.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
+record.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
 figures["metrics"]
 
 # %%
@@ -232,7 +216,7 @@ figures["memory_timeline"]
 # ## 6. Checkpoint and results
 
 # %%
-results_path = run.finish()
+results_path = record.finish()
 print(f"Checkpoints: {sorted(p.name for p in (run.run_dir / 'checkpoints').iterdir())}")
-print(f"Model: {run.run_dir / 'models' / (model_name + '.npz')}")
+print(f"Model: {record.models_dir / (kind.name + '.npz')}")
 print(f"Results: {results_path}")

@@ -6,13 +6,16 @@ Errors print as one line (exit status 2) unless `--debug` is given.
 from __future__ import annotations
 
 import argparse
+import ast
+import itertools
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_grid", "parse_value"]
 
 _SUMMARY_COLUMNS = (
     "run",
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a notebook with papermill. Each run gets a folder with the executed "
         "notebook, results.json, plots and models; a summary table is printed at the end.",
     )
-    run.add_argument("notebook", choices=["classical", "vae"])
+    run.add_argument("notebook", choices=_notebook_keys())
     run.add_argument(
         "-p",
         "--param",
@@ -60,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="one run per combination, e.g. --grid SAMPLE_SIZE=30000,50000 --grid SEED=1,2,3",
     )
     run.add_argument(
-        "--results-dir", help="run folder (single runs only; default runs/<time>-<nb>)"
+        "--results-dir",
+        help="run folder (single runs only; default runs/<time>-<nb>); one that already "
+        "holds a run is refused",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last checkpoint, with its own parameters",
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
     run.set_defaults(handler=_run)
@@ -90,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         "load it and print its format, counts, density and memory footprint.",
     )
     info.add_argument("path", nargs="?", default=None, help="default: discover as notebooks do")
+    from recsys_lib.data.loading import BAD_ROW_POLICIES
+
+    info.add_argument(
+        "--on-bad-rows",
+        choices=BAD_ROW_POLICIES,
+        default="error",
+        help="stop at the first malformed row (default) or skip and count them",
+    )
     info.set_defaults(handler=_data_info)
 
     kaggle = commands.add_parser(
@@ -122,8 +140,47 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def parse_value(text: str) -> Any:
+    """A parameter value from the command line: None, True/False, int, float, else str."""
+    if text in ("None", "none", "null"):
+        return None
+    if text in ("True", "true"):
+        return True
+    if text in ("False", "false"):
+        return False
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, (int, float)) else text
+
+
+def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
+    """Every combination of `NAME=v1,v2,...` specs, in order (an empty list gives one run).
+
+    Raises:
+        ValueError: a spec is not `NAME=VALUES`, or a name repeats.
+    """
+    axes: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not values:
+            raise ValueError(f"grid spec {spec!r} must look like NAME=v1,v2 (e.g. SEED=1,2,3)")
+        if name in axes:
+            raise ValueError(f"grid parameter {name} is given twice")
+        axes[name] = [parse_value(value.strip()) for value in values.split(",")]
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def _notebook_keys() -> list[str]:
+    from recsys_lib.runs.notebooks import NOTEBOOKS
+
+    return list(NOTEBOOKS)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from recsys_lib.runner import parse_grid, parse_value, run_grid, run_notebook
+    from recsys_lib.runs.runner import run_grid, run_notebook
 
     base: dict[str, Any] = {name: parse_value(value) for name, value in args.param}
     if args.config:
@@ -133,10 +190,17 @@ def _run(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid)
     if args.results_dir and len(grid) > 1:
         raise ValueError("--results-dir names one folder; it cannot be used with a grid of runs")
+    if args.resume and (args.grid or args.results_dir):
+        raise ValueError("--resume continues one run in its own folder; drop --grid and "
+                         "--results-dir")
     if len(grid) == 1 and not args.grid:
         outcomes = [
             run_notebook(
-                args.notebook, base, results_dir=args.results_dir, progress=not args.no_progress
+                args.notebook,
+                base,
+                results_dir=args.results_dir,
+                resume=args.resume,
+                progress=not args.no_progress,
             )
         ]
     else:
@@ -160,6 +224,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  executed notebook: {outcome.executed}")
         print(f"  results:           {outcome.run_dir / 'results.json'}")
     _print_table(rows, _SUMMARY_COLUMNS)
+    interrupted = next((o.interrupted_by for o in outcomes if o.interrupted_by), None)
+    if interrupted:
+        print(f"interrupted by {interrupted}; resume with: recsys run {args.notebook} "
+              f"--resume {outcomes[-1].run_dir}", file=sys.stderr)
+        return 128 + signal.Signals[interrupted].value
     failed = sum(not outcome.ok for outcome in outcomes)
     if failed:
         print(f"{failed} of {len(outcomes)} runs failed", file=sys.stderr)
@@ -169,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from recsys_lib.environment import output_root
     from recsys_lib.plots import plot_runs, save_figure
-    from recsys_lib.report import collect_runs
+    from recsys_lib.runs.tables import collect_runs
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else output_root()
     if not runs_dir.is_dir():
@@ -222,7 +291,8 @@ def _data_info(args: argparse.Namespace) -> int:
 
     source = find_source(args.path)
     print(source.describe())
-    info = {"format": source.layout, **describe_ratings(load_ratings(source))}
+    ratings = load_ratings(source, on_bad_rows=args.on_bad_rows)
+    info = {"format": source.layout, **describe_ratings(ratings)}
     width = max(len(key) for key in info)
     for key, value in info.items():
         shown = (

@@ -132,6 +132,13 @@ class ConfigBase:
         """Build from a YAML file holding one flat mapping of this config's keys."""
         return cls.from_dict(read_yaml_mapping(path), source=str(path))
 
+    def check_types(self) -> None:
+        """Raise ConfigError naming the first field whose value does not match its annotation
+        (for configs built directly rather than through `from_dict`)."""
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            _coerce(field.name, getattr(self, field.name), hints[field.name], "")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON- and YAML-ready values (tuples become lists)."""
         return {

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import shutil
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -25,6 +28,7 @@ __all__ = [
     "SESSION_HOURS_ENV",
     "cache_dir",
     "colab_data_dir",
+    "environment_info",
     "free_disk_mb",
     "is_colab",
     "is_kaggle",
@@ -219,3 +223,35 @@ def session_warnings(
     for warning in warnings:
         logger.warning(warning)
     return warnings
+
+
+def environment_info() -> dict[str, Any]:
+    """Python, package versions, device, platform, CPU count and memory limit of this
+    process, JSON-ready (the `environment` section of results.json).
+
+    Versions are read from package metadata, so torch is not imported for this.
+    """
+    from recsys_lib.device import resolve_device
+    from recsys_lib.memory import snapshot
+
+    snap = snapshot()
+    return {
+        "python": platform.python_version(),
+        "torch": _package_version("torch"),
+        "numpy": _package_version("numpy"),
+        "implicit": _package_version("implicit"),
+        "recsys_lib": _package_version("recsys-lib"),
+        "device": resolve_device(None),
+        "platform": platform_name(),
+        "cpu_count": os.cpu_count(),
+        "memory_limit_mb": round(snap.limit_mb, 1),
+        "memory_limit_source": snap.limit_source,
+        "gpus": [gpu.name for gpu in snap.gpus],
+    }
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

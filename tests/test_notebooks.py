@@ -11,7 +11,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from recsys_lib.runner import run_notebook
+from recsys_lib.runs.runner import run_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("*.py"))
@@ -85,7 +85,8 @@ def test_classical_notebook_runs_and_beats_baselines(tmp_path):
 @pytest.mark.parametrize(
     ("param", "value", "words"),
     [
-        ("SAMPLE_SIZE", 0, "SAMPLE_SIZE must be a positive integer"),
+        ("SAMPLE_SIZE", 0, "SAMPLE_SIZE must be positive or None"),
+        ("SAMPEL_SIZE", 100, "did you mean 'SAMPLE_SIZE'"),
         ("SPLIT", "sideways", "SPLIT must be one of"),
         ("KNN_NEIGHBORS", 100_000, "KNN_NEIGHBORS=100000 needs more items"),
     ],

@@ -15,7 +15,7 @@ import psutil
 
 from recsys_lib.memory.cgroup import read_cgroup_memory
 
-__all__ = ["MemoryLimit", "cuda_torch", "memory_limit", "rss_bytes"]
+__all__ = ["MemoryLimit", "cuda_torch", "memory_limit", "peak_rss_bytes", "rss_bytes"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,14 @@ def cuda_torch(import_torch: bool = False) -> ModuleType | None:
     except ImportError:
         return None
     return torch if torch.cuda.is_available() else None
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process since it started, in bytes (getrusage; the
+    current RSS where getrusage does not exist)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return rss_bytes()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS
+    return int(peak if sys.platform == "darwin" else peak * 1024)

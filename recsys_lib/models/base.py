@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_lib.data.interactions import Interactions
+from recsys_lib.files import atomic_path
 from recsys_lib.models.scoring import mask_seen, top_k_numpy, top_k_torch
 
 __all__ = ["DEFAULT_BATCH_USERS", "NotFittedError", "Recommender", "fit_estimate", "item_counts"]
@@ -221,7 +222,12 @@ class Recommender(ABC):
         return item_ids.astype(np.int32), scores
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model to an `.npz` file (numpy arrays and JSON, no pickle)."""
+        """Write the fitted model to an `.npz` file (numpy arrays and JSON, no pickle),
+        atomically: a failed write leaves no partial file and names a full disk.
+
+        Raises:
+            DiskFullError: the disk is full (the message says how much is free where).
+        """
         train = self._require_fitted()
         path = Path(path)
         if path.suffix != ".npz":
@@ -233,8 +239,7 @@ class Recommender(ABC):
         meta = {"class": type(self).__name__, "params": self.get_params()}
         m = train.user_items
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez(
                 handle,
                 _meta=np.array(json.dumps(meta)),
@@ -246,7 +251,6 @@ class Recommender(ABC):
                 _popularity=self._popularity,
                 **state,
             )
-        tmp.replace(path)
         return path
 
     @classmethod

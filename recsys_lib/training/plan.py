@@ -4,6 +4,7 @@ that fits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
@@ -68,6 +69,20 @@ class TrainingPlan:
         if self.suggested_micro_batch is not None:
             rows.append(("suggested micro-batch", str(self.suggested_micro_batch)))
         return pd.DataFrame(rows, columns=["what", "value"])
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready plan for results.json "plan" (sizes in MB)."""
+        return {
+            "n_params": self.n_params,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "micro_batch_size": self.micro_batch_size,
+            "state_mb": round(self.state_mb, 2),
+            "estimate_mb": round(self.estimate_mb, 2),
+            "available_mb": round(self.preflight.available_mb, 1),
+            "verdict": self.verdict,
+            "suggested_micro_batch": self.suggested_micro_batch,
+        }
 
 
 def plan_training(

@@ -169,3 +169,20 @@ class TrainResult:
     best_path: Path | None
     last_path: Path | None
     seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready outcome for results.json "training" (the history goes apart)."""
+        checkpoint = self.last_path or self.best_path
+        return {
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "best_epoch": self.best_epoch,
+            "best_metric": self.best_metric,
+            "epochs_run": len(self.history),
+            "steps": self.steps,
+            "skipped_steps": self.skipped_steps,
+            "oom_retries": self.oom_retries,
+            "micro_batch_size": self.micro_batch_size,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "seconds": round(self.seconds, 3),
+        }

@@ -10,17 +10,45 @@ import pytest
 
 from recsys_lib.data import Interactions
 from recsys_lib.models import Popularity
-from recsys_lib.report import collect_runs, results_table, user_favourites, user_recommendations
+from recsys_lib.runs.tables import (
+    best_model,
+    collect_runs,
+    diagnostics_table,
+    results_table,
+    user_favourites,
+    user_recommendations,
+)
+
+METRICS = {
+    "BiasBaseline": {"rmse": 0.95, "mae": 0.75, "ndcg@10": 0.02, "fit_seconds": 0.1,
+                     "map@10": 0.01, "n_unknown_pairs": 3},
+    "ALS": {"fit_seconds": 1.0, "ndcg@10": 0.3, "precision@10": 0.2, "coverage@10": 0.4},
+    "SVD": {"rmse": 0.9, "ndcg@10": 0.1, "mae": 0.7, "fit_seconds": 2.0, "peak_rss_mb": 300.0,
+            "evaluate_seconds": 0.5},
+}
 
 
-def test_results_table_orders_rating_then_ranking_then_cost_columns():
-    table = results_table({
-        "ALS": {"fit_seconds": 1.0, "ndcg@10": 0.3, "precision@10": 0.2},
-        "SVD": {"rmse": 0.9, "ndcg@10": 0.1, "mae": 0.7, "fit_seconds": 2.0},
-    })
-    assert list(table.columns) == ["rmse", "mae", "precision@10", "ndcg@10", "fit_seconds"]
+def test_results_table_shows_the_compared_metrics_in_order():
+    table = results_table(METRICS, yardsticks=("BiasBaseline",))
+    assert list(table.columns) == ["role", "rmse", "mae", "precision@10", "ndcg@10",
+                                   "fit_seconds", "peak_rss_mb"]
     assert np.isnan(table.loc["ALS", "rmse"])
     assert table.loc["SVD", "ndcg@10"] == 0.1
+    assert table["role"].tolist() == ["yardstick", "model", "model"]
+
+
+def test_diagnostics_table_holds_the_rest():
+    table = diagnostics_table(METRICS)
+    assert list(table.columns) == ["coverage@10", "evaluate_seconds", "map@10",
+                                   "n_unknown_pairs"]
+
+
+def test_best_model_leaves_the_yardsticks_out_and_knows_lower_is_better():
+    assert best_model(METRICS, "ndcg@10", ("BiasBaseline",)) == "ALS"
+    assert best_model(METRICS, "rmse", ("SVD",)) == "BiasBaseline"
+    assert best_model(METRICS, "rmse") == "SVD"
+    with pytest.raises(ValueError, match="no model other than the yardsticks"):
+        best_model(METRICS, "rmse", ("SVD", "BiasBaseline"))
 
 
 @pytest.fixture
@@ -58,9 +86,13 @@ def test_collect_runs_sorts_best_first_and_keeps_failures(tmp_path):
         (folder / "results.json").write_text(json.dumps(payload))
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "results.json").write_text("{broken")
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "results.json").write_text('{"status": "ok", "metrics": [1, 2]}')
     table = collect_runs(tmp_path, metric="ndcg@10")
     assert table["run"].tolist()[:2] == ["b", "a"]
     failed = table.set_index("run").loc["c"]
     assert failed["status"] == "failed" and failed["error"] == "ValueError: boom"
     assert table.set_index("run").loc["d", "status"] == "unreadable"
+    shapeless = table.set_index("run").loc["e"]
+    assert shapeless["status"] == "unreadable" and "must be mappings" in shapeless["error"]
     assert table.loc[0, "param.SEED"] == 1

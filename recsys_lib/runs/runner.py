@@ -1,0 +1,187 @@
+"""Run the notebooks headlessly with papermill: one run folder per run, grids of runs, and
+the outcome read back from each run's `results.json`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import recsys_lib
+from recsys_lib.runs.notebooks import NOTEBOOKS, notebook_spec
+from recsys_lib.runs.record import (
+    RESULTS_FILE,
+    TERMINAL_STATUSES,
+    RunLock,
+    check_run_dir_free,
+    new_run_dir,
+    read_results,
+    write_json_atomic,
+)
+from recsys_lib.runs.signals import SignalForwarder, forward_signals
+
+__all__ = ["NOTEBOOKS_ENV", "RunOutcome", "notebook_path", "run_grid", "run_notebook"]
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOKS_ENV = "RECSYS_NOTEBOOKS"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one notebook run left: its folder, executed notebook and results."""
+
+    run_dir: Path
+    executed: Path
+    results: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished with status "ok"."""
+        return self.results.get("status") == "ok"
+
+    @property
+    def interrupted_by(self) -> str | None:
+        """The signal that interrupted the run ("SIGTERM", "SIGINT"), else None."""
+        if self.results.get("status") != "interrupted":
+            return None
+        return self.results.get("interrupted_by")
+
+
+def notebook_path(name: str) -> Path:
+    """The `.ipynb` of a notebook (its key "classical" or stem "classical_cf"), from
+    RECSYS_NOTEBOOKS, the source tree beside the package, or ./notebooks.
+
+    Raises:
+        KeyError: no such notebook.
+        FileNotFoundError: its file is in none of those folders.
+    """
+    stem = notebook_spec(name).stem
+    folders = [Path(os.environ[NOTEBOOKS_ENV])] if NOTEBOOKS_ENV in os.environ else []
+    folders += [Path(recsys_lib.__file__).resolve().parent.parent / "notebooks", Path("notebooks")]
+    for folder in folders:
+        path = folder / f"{stem}.ipynb"
+        if path.is_file():
+            return path
+    looked = ", ".join(str(folder) for folder in folders)
+    raise FileNotFoundError(
+        f"notebook {stem}.ipynb not found (looked in {looked}); known runs: "
+        f"{', '.join(NOTEBOOKS)}; set {NOTEBOOKS_ENV} to the notebooks folder"
+    )
+
+
+def run_notebook(
+    name: str,
+    parameters: dict[str, Any] | None = None,
+    *,
+    results_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    timeout_s: float | None = None,
+    grace_s: float | None = None,
+) -> RunOutcome:
+    """Execute a notebook into a new run folder (or resume the run in `resume`) and return
+    its outcome. A failed or interrupted run does not raise: see `results["status"]`.
+
+    SIGTERM and SIGINT received meanwhile are forwarded to the kernel, which checkpoints
+    and records "interrupted"; after `grace_s` seconds (RECSYS_SIGNAL_GRACE_S, else 120)
+    it is killed.
+
+    Raises:
+        RunExistsError: `results_dir` already holds a run, or another run writes there;
+            `resume` holds no run or one that finished ok.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = notebook_path(name)
+    run_dir = Path(resume) if resume is not None else new_run_dir(source.stem, results_dir)
+    params = {**(parameters or {}), "RESULTS_DIR": str(run_dir.resolve())}
+    if resume is not None:
+        params["RESUME"] = str(run_dir.resolve())
+    lock = RunLock.acquire(run_dir)
+    try:
+        check_run_dir_free(run_dir, resume=resume is not None)
+        executed = _executed_path(run_dir, source.stem)
+        error: str | None = None
+        with forward_signals(grace_s) as forwarder:
+            try:
+                papermill.execute_notebook(
+                    str(source),
+                    str(executed),
+                    parameters=params,
+                    progress_bar=progress,
+                    kernel_name="python3",
+                    cwd=str(run_dir),
+                    execution_timeout=timeout_s,
+                )
+            except PapermillExecutionError as failure:
+                error = f"{failure.ename}: {failure.evalue} (cell {failure.exec_count})"
+            except Exception as failure:  # the kernel died or could not start
+                error = f"{type(failure).__name__}: {failure}"
+        results = _results_after(run_dir, source.stem, params, error, forwarder)
+    finally:
+        lock.release()
+    return RunOutcome(run_dir, executed, results)
+
+
+def _executed_path(run_dir: Path, stem: str) -> Path:
+    """Where the executed notebook goes; a resumed run's does not replace the first one's."""
+    path = run_dir / f"{stem}.executed.ipynb"
+    attempt = 1
+    while path.exists():
+        path = run_dir / f"{stem}.resumed-{attempt}.executed.ipynb"
+        attempt += 1
+    return path
+
+
+def run_grid(
+    name: str,
+    base: dict[str, Any],
+    grid: list[dict[str, Any]],
+    *,
+    progress: bool = True,
+) -> list[RunOutcome]:
+    """One run per grid combination (over `base` parameters), in sequence; a failing run
+    is recorded and the rest go on; an interrupted one stops the grid."""
+    combos = grid or [{}]
+    outcomes = []
+    for position, combo in enumerate(combos, start=1):
+        logger.info("run %d/%d: %s", position, len(combos), combo)
+        outcome = run_notebook(name, {**base, **combo}, progress=progress)
+        outcomes.append(outcome)
+        if outcome.interrupted_by:
+            logger.warning("%s: the remaining %d run(s) are not started",
+                           outcome.interrupted_by, len(combos) - position)
+            break
+    return outcomes
+
+
+def _results_after(
+    run_dir: Path,
+    notebook: str,
+    params: dict[str, Any],
+    error: str | None,
+    forwarder: SignalForwarder | None = None,
+) -> dict[str, Any]:
+    """The run's results.json, given a terminal status when the kernel could not: written
+    here when the kernel died before writing one; "interrupted" when a signal came and the
+    kernel did not record it; "failed" when the notebook raised or ended early."""
+    path = run_dir / RESULTS_FILE
+    results = read_results(path) if path.exists() else {"notebook": notebook, "params": params}
+    if results.get("status") in TERMINAL_STATUSES and (error is None or results["status"] !=
+                                                       "ok"):
+        return results
+    if forwarder is not None and forwarder.received:
+        killed = (f"; the kernel did not stop within {forwarder.grace_s:.0f} s and was killed"
+                  if forwarder.killed else "")
+        results.update(status="interrupted", interrupted_by=forwarder.received,
+                       error=f"interrupted by {forwarder.received}{killed}")
+    elif error is not None:
+        results.update(status="failed", error=error)
+    else:
+        results.update(status="failed", error="the notebook ended without finishing the run")
+    write_json_atomic(path, results)
+    return results

@@ -1,0 +1,219 @@
+"""The steps every notebook takes: find, load and split the data; check a fit against the
+memory available; score a fitted model on the held-out ratings.
+
+Fitting is the notebook's own line (`model.fit(data.train)` inside `memory.track(...)`),
+so a reader sees it; saving is `RunRecord.save_model`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib.data import (
+    DataSource,
+    Interactions,
+    Split,
+    describe_ratings,
+    find_source,
+    load_ratings,
+    split_ratings,
+)
+from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
+from recsys_lib.memory import MemoryMonitor, Preflight, TrackRecord, preflight
+from recsys_lib.models import Recommender
+from recsys_lib.runs.params import NotebookParams
+
+__all__ = [
+    "EvaluationContext",
+    "ModelScores",
+    "PreparedData",
+    "plan_fit",
+    "prepare_data",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """What the data step produces: the source, the loaded ratings, the split, and the
+    training `Interactions` that every model fits on."""
+
+    source: DataSource
+    ratings: pd.DataFrame
+    split: Split
+    train: Interactions
+
+    @property
+    def footprint_mb(self) -> float:
+        """MB held by the ratings frame, both split frames and the training matrix."""
+        frames = (self.ratings, self.split.train, self.split.test)
+        frame_bytes = sum(int(f.memory_usage(deep=True).sum()) for f in frames)
+        return (frame_bytes + self.train.nbytes) / 2**20
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description for `results.json` "data"."""
+        described = describe_ratings(self.ratings)
+        return {
+            "source": self.source.as_dict(),
+            "format": self.source.layout,
+            "n_ratings": described["n_ratings"],
+            "n_users": described["n_users"],
+            "n_items": described["n_items"],
+            "density": described["density"],
+            "sample": self.ratings.attrs.get("sample", {}),
+            "split": self.split.summary(),
+            "footprint_mb": round(self.footprint_mb, 2),
+        }
+
+    def notes(self) -> list[str]:
+        """What a reader should know about the loaded data: a sample larger than the data,
+        malformed rows skipped."""
+        sample = self.ratings.attrs.get("sample", {})
+        notes = [sample["note"]] if sample.get("note") else []
+        if sample.get("n_bad_rows_skipped"):
+            notes.append(f"{sample['n_bad_rows_skipped']:,} malformed rows were skipped "
+                         f"(ON_BAD_ROWS='skip')")
+        return notes
+
+    def footprint_table(self) -> pd.DataFrame:
+        """One row per data structure with its size in MB."""
+        rows = [
+            ("ratings frame", len(self.ratings), self.ratings.memory_usage(deep=True).sum()),
+            ("train frame", len(self.split.train), self.split.train.memory_usage(deep=True).sum()),
+            ("test frame", len(self.split.test), self.split.test.memory_usage(deep=True).sum()),
+            ("train CSR matrix (float32)", self.train.nnz, self.train.nbytes),
+        ]
+        return pd.DataFrame(
+            [(name, n, round(size / 2**20, 3)) for name, n, size in rows],
+            columns=["structure", "rows / nnz", "MB"],
+        )
+
+
+def prepare_data(params: NotebookParams, memory: MemoryMonitor | None = None) -> PreparedData:
+    """Find the source, load (sampling while streaming), split and encode the training set,
+    each step tracked by `memory`."""
+    memory = memory or MemoryMonitor()
+    source = find_source(params.DATA_PATH)
+    with memory.track("load data"):
+        ratings = load_ratings(
+            source,
+            sample_size=params.SAMPLE_SIZE,
+            strategy=params.SAMPLING,
+            seed=params.SEED,
+            on_bad_rows=params.ON_BAD_ROWS,
+        )
+    with memory.track("split"):
+        split = split_ratings(
+            ratings, params.SPLIT, test_fraction=params.TEST_FRACTION, seed=params.SEED
+        )
+        train = Interactions.from_ratings(split.train)
+    return PreparedData(source, ratings, split, train)
+
+
+def plan_fit(model: Recommender, train: Interactions, name: str | None = None) -> Preflight:
+    """Preflight verdict for fitting `model` on `train`, from its memory estimate."""
+    estimate = model.estimate_fit_bytes(train.n_users, train.n_items, train.nnz)
+    return preflight(estimate, label=f"{name or type(model).__name__} fit")
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """One fitted model's scores on the held-out ratings, with its fit's cost.
+
+    Attributes:
+        name: the model's name in the run.
+        metrics: rmse/mae and n_unknown_pairs (rating models), then the ranking metrics
+            at k (see `evaluate_ranking`).
+        fit: the memory monitor's record of the fit (seconds, peak RSS and GPU MB).
+        evaluation: the record of the evaluation.
+    """
+
+    name: str
+    metrics: dict[str, float | int]
+    fit: TrackRecord
+    evaluation: TrackRecord
+
+    def summary(self) -> dict[str, float | int]:
+        """The model's `results.json` metrics: the scores, fit_seconds, evaluate_seconds,
+        peak_rss_mb and, on CUDA, peak_gpu_mb."""
+        summary: dict[str, float | int] = {
+            **self.metrics,
+            "fit_seconds": round(self.fit.seconds, 3),
+            "evaluate_seconds": round(self.evaluation.seconds, 3),
+            "peak_rss_mb": round(self.fit.peak_rss_mb, 1),
+        }
+        if self.fit.peak_gpu_mb is not None:
+            summary["peak_gpu_mb"] = round(self.fit.peak_gpu_mb, 1)
+        return summary
+
+    def describe(self) -> str:
+        """One line for a notebook: fit cost and the headline scores."""
+        scores = ", ".join(
+            f"{name} {self.metrics[name]:.4f}"
+            for name in ("rmse", *(key for key in self.metrics if key.startswith("ndcg@")))
+            if name in self.metrics
+        )
+        return (
+            f"  {self.name}: fitted in {self.fit.seconds:.2f} s, peak RSS "
+            f"{self.fit.peak_rss_mb:.0f} MB; {scores}"
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """How every model of a run is scored: the held-out ratings, the cut-off, the device
+    that scores, the user sample and the memory monitor that times it.
+
+    Attributes:
+        test: held-out ratings (user_id, item_id, rating).
+        k: recommendations per user.
+        device: torch device for batched scoring ("cpu", "cuda").
+        max_users: score a seeded sample of this many test users (None: all).
+        seed: seed of that sample.
+        memory: tracks the evaluation's time and memory.
+    """
+
+    test: pd.DataFrame
+    memory: MemoryMonitor
+    k: int = 10
+    device: str = "cpu"
+    max_users: int | None = None
+    seed: int = 42
+
+    def evaluate(self, name: str, model: Recommender, fit: TrackRecord) -> ModelScores:
+        """Score a fitted model: rating error when it predicts ratings, then ranking quality
+        with each user's training items excluded.
+
+        Args:
+            name: the model's name in the run.
+            model: fitted.
+            fit: the `memory.track` record of its fit.
+        """
+        metrics: dict[str, float | int] = {}
+        with self.memory.track(f"evaluate {name}") as record:
+            if model.predicts_ratings:
+                metrics.update(evaluate_ratings(model, self.test))
+            metrics.update(
+                evaluate_ranking(
+                    model,
+                    model.train_,
+                    self.test,
+                    k=self.k,
+                    device=self.device,
+                    max_users=self.max_users,
+                    seed=self.seed,
+                )
+            )
+        scores = ModelScores(name, metrics, fit, record)
+        logger.info("%s: %s", name, {key: _short(value) for key, value in metrics.items()})
+        return scores
+
+
+def _short(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, (float, np.floating)) else value

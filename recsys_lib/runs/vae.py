@@ -1,0 +1,162 @@
+"""The VAE notebook (`notebooks/vae_training`): its parameters, the run config (a YAML file
+plus the notebook's overrides), the validation carve-out for early stopping, the memory
+plan and the fit. Importing this module imports torch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recsys_lib.data import Interactions, split_ratings
+from recsys_lib.memory import MemoryMonitor, TrackRecord
+from recsys_lib.models.vae import VAE_KINDS, RunConfig, VAERecommender, load_config, vae_kind
+from recsys_lib.runs.params import NotebookParams, check_choice, check_positive
+from recsys_lib.runs.signals import RunInterrupted
+from recsys_lib.runs.steps import PreparedData
+from recsys_lib.training import TrainingPlan
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "VALIDATION_FRACTION",
+    "TrainingDiverged",
+    "VAEData",
+    "VAEParams",
+    "fit_vae",
+    "plan_vae",
+    "vae_data",
+    "vae_run_config",
+]
+
+VALIDATION_FRACTION = 0.1
+#: Trainer stop reasons that a signal caused, and the signal.
+SIGNAL_STOPS = {"sigterm": "SIGTERM", "sigint": "SIGINT"}
+
+
+@dataclass(frozen=True)
+class VAEParams(NotebookParams):
+    """Parameters of `vae_training`: a YAML config (None: MODEL's default config) plus
+    overrides (None keeps the config's value).
+
+    Attributes:
+        CONFIG: a config name (cpu_quick, mult_vae_quick, kaggle_t4, a6000) or a YAML path.
+        MODEL: a VAE kind (see `recsys_lib.models.vae.VAE_KINDS`); None takes the config's.
+        EPOCHS: passes over the training data.
+        BATCH_SIZE: effective batch (ratings or users per optimizer step).
+        MAX_MINUTES: time budget of the fit, in minutes.
+        DEVICE: "auto", "cpu" or "cuda".
+        TOP_K: recommendations per user in the ranking metrics.
+        RESUME: a run folder to continue from its last checkpoint, or True for the latest
+            unfinished run of this notebook (see `recsys_lib.runs.notebooks.start_run`).
+    """
+
+    CONFIG: str | None = None
+    MODEL: str | None = None
+    EPOCHS: int | None = None
+    BATCH_SIZE: int | None = None
+    MAX_MINUTES: float | None = None
+    DEVICE: str = "auto"
+    TOP_K: int = 10
+    RESUME: str | bool | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.CONFIG == "":
+            raise ValueError("CONFIG must be a config name, a YAML path or None, got ''")
+        if self.MODEL is not None:
+            check_choice(self, "MODEL", tuple(VAE_KINDS))
+        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES"):
+            check_positive(self, name, optional=True)
+        check_positive(self, "TOP_K")
+        if self.RESUME is False or self.RESUME == "":
+            raise ValueError("RESUME must be a run folder, True or None")
+
+
+def vae_run_config(params: VAEParams, run_dir: Path) -> RunConfig:
+    """The YAML config named by CONFIG (or MODEL's default) with the notebook's overrides;
+    checkpoints go to `<run_dir>/checkpoints`, full ones so an interrupted run can resume.
+
+    Raises:
+        ValueError: MODEL names another model than the CONFIG file holds.
+    """
+    name = params.CONFIG or vae_kind(params.MODEL or "rating_vae").default_config
+    config = load_config(name)
+    if params.MODEL is not None and config.model != params.MODEL:
+        raise ValueError(
+            f"MODEL={params.MODEL!r} but CONFIG {name!r} is a {config.model} config; "
+            f"use CONFIG={vae_kind(params.MODEL).default_config!r} or leave CONFIG at None"
+        )
+    overrides: dict[str, Any] = {
+        "epochs": params.EPOCHS,
+        "batch_size": params.BATCH_SIZE,
+        "max_minutes": params.MAX_MINUTES,
+        "device": None if params.DEVICE == "auto" else params.DEVICE,
+    }
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    overrides.update(
+        seed=params.SEED, checkpoint_dir=str(Path(run_dir) / "checkpoints"), full_checkpoints=True
+    )
+    return config.with_overrides(overrides)
+
+
+@dataclass(frozen=True)
+class VAEData:
+    """The VAE's training set and the validation set carved out of it (random
+    `VALIDATION_FRACTION` of the training ratings); the test set stays untouched."""
+
+    fit: Interactions
+    validation: Interactions
+
+    def summary(self) -> dict[str, int]:
+        """Sizes for `results.json`."""
+        return {"n_fit": self.fit.nnz, "n_validation": self.validation.nnz}
+
+
+def vae_data(data: PreparedData, seed: int = 42) -> VAEData:
+    """Split the training ratings into fit and validation parts (seeded)."""
+    split = split_ratings(data.split.train, "random", test_fraction=VALIDATION_FRACTION, seed=seed)
+    return VAEData(Interactions.from_ratings(split.train), Interactions.from_ratings(split.test))
+
+
+def plan_vae(config: RunConfig, train: Interactions) -> tuple[RunConfig, TrainingPlan]:
+    """The memory plan for `config` on `train`; when it will not fit and a smaller
+    micro-batch would, the config comes back with that micro-batch (same effective batch).
+    """
+    plan = config.build().plan(train)
+    if plan.verdict == "will not fit" and plan.suggested_micro_batch:
+        config = config.with_overrides({"micro_batch_size": plan.suggested_micro_batch})
+    return config, plan
+
+
+class TrainingDiverged(RuntimeError):
+    """Training stopped because the loss kept being NaN/Inf (the message says where)."""
+
+
+def fit_vae(
+    config: RunConfig, data: VAEData, memory: MemoryMonitor, *, resume: bool = False
+) -> tuple[VAERecommender, TrackRecord]:
+    """Build and fit the VAE with early stopping on the validation set, tracked.
+
+    Args:
+        resume: continue from the run's last full checkpoint (`<checkpoint_dir>/last.pt`);
+            without one, training starts from the beginning (logged).
+
+    Raises:
+        RunInterrupted: a signal stopped training; the checkpoint it wrote is named.
+        TrainingDiverged: the NaN/Inf guard stopped training.
+    """
+    model = config.build()
+    last = Path(config.trainer.checkpoint_dir or ".") / "last.pt"
+    resume_from = last if resume and last.is_file() else None
+    if resume and resume_from is None:
+        logger.warning("no checkpoint at %s: training starts from the beginning", last)
+    with memory.track(f"fit {vae_kind(config.model).name}") as record:
+        model.fit(data.fit, data.validation, resume_from=resume_from)
+    result = model.result_
+    if result.stop_reason in SIGNAL_STOPS:
+        raise RunInterrupted(SIGNAL_STOPS[result.stop_reason], result.last_path)
+    if result.stop_reason == "diverged":
+        raise TrainingDiverged(result.message)
+    return model, record
