@@ -5,7 +5,6 @@ Importing this package imports torch.
 
 from recsys_lib.training.batching import (
     BatchSource,
-    LoaderBatches,
     SparseRowBatches,
     TensorBatches,
     densify_rows,
@@ -22,14 +21,15 @@ from recsys_lib.training.plan import TrainingPlan, count_parameters, plan_traini
 from recsys_lib.training.precision import Precision, resolve_precision
 from recsys_lib.training.recovery import OutOfMemoryTrainingError, TrainingError
 from recsys_lib.training.schedules import KLSchedule, LRSchedule
-from recsys_lib.training.state import LossOutput, StepInfo, TrainResult
-from recsys_lib.training.trainer import (
+from recsys_lib.training.state import (
     LossFn,
+    LossOutput,
     StepCallback,
-    Trainer,
+    StepInfo,
+    TrainResult,
     ValidateFn,
-    seed_everything,
 )
+from recsys_lib.training.trainer import ModuleSource, Trainer, seed_everything
 
 __all__ = [
     "BatchSource",
@@ -39,9 +39,9 @@ __all__ = [
     "ConfigError",
     "KLSchedule",
     "LRSchedule",
-    "LoaderBatches",
     "LossFn",
     "LossOutput",
+    "ModuleSource",
     "OutOfMemoryTrainingError",
     "Precision",
     "SparseRowBatches",

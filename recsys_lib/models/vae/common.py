@@ -98,7 +98,8 @@ def evaluating(network: nn.Module) -> Iterator[None]:
 class VAERecommender(Recommender):
     """A Recommender whose `fit` trains a torch network with the `Trainer`.
 
-    Subclasses implement `_shape_network` (and may override `_build_network`), `monitor`,
+    Subclasses implement `_shape_network` (and may override `_build_network`),
+    `validation_metric`,
     `_batches`, `_loss`, `_validator`, `_activation_bytes_per_sample` and `_data_bytes`.
     Weights are saved as float32 numpy arrays (the state
     dict keys prefixed with "net."), never pickled.
@@ -111,7 +112,7 @@ class VAERecommender(Recommender):
         network_: the trained torch module (on `device_`), after fit or load.
         device_: the device the network lives on.
         result_: the `TrainResult` of the last fit (history, stop reason, ...).
-        trainer_: the `Trainer` of the last fit (its `monitor` holds the memory timeline).
+        trainer_: the `Trainer` of the last fit (its `memory` holds the memory timeline).
         history_: per-epoch history of the last fit (a DataFrame).
         callbacks: functions called after every optimizer step with a `StepInfo`.
     """
@@ -143,7 +144,7 @@ class VAERecommender(Recommender):
 
     @property
     @abstractmethod
-    def monitor(self) -> tuple[str, str]:
+    def validation_metric(self) -> tuple[str, str]:
         """Validation metric for early stopping and "min" or "max" (which is better)."""
 
     @abstractmethod
@@ -192,13 +193,17 @@ class VAERecommender(Recommender):
     def _fit(self, train: Interactions) -> None:
         trainer = Trainer(self.trainer_config, callbacks=self.callbacks)
         self.trainer_, self.device_ = trainer, trainer.device
-        self.network_ = self._build_network(train).to(trainer.device)
+
+        def build() -> nn.Module:  # called by fit once seeded: a seeded initialisation
+            self.network_ = self._build_network(train)
+            return self.network_
+
         validate = None if self._validation is None else self._validator(self._validation)
-        metric, mode = self.monitor
-        self.result_ = trainer.fit(self.network_, self._loss, self._batches(train, trainer),
-                                   validate=validate, monitor=metric, mode=mode,
+        metric, mode = self.validation_metric
+        self.result_ = trainer.fit(build, self._loss, self._batches(train, trainer),
+                                   validate=validate, metric=metric, mode=mode,
                                    resume_from=self._resume_from)
-        self.network_.eval()
+        self._require_network().eval()
         logger.info("%s: %s", type(self).__name__, self.result_.message)
 
     @property
