@@ -144,6 +144,31 @@ def test_plan_counts_the_network_that_fit_builds(rating_vae, tiny_train):
     assert plan.verdict == "fits"
 
 
+def test_the_fit_estimate_reads_the_models_own_settings_by_hand():
+    # MultVAE 30 -> 8 -> 4 -> 8 -> 30: 248 + 36 + 36 + 40 + 270 = 630 parameters, each with
+    # weight, gradient and two Adam moments (16 bytes); activations 3 x 4 x (30 + 8 + 12 +
+    # 8 + 30) + 2 x 4 x 30 = 1,296 bytes per sample x micro-batch 32; data: float32 values
+    # and int32 columns of 100 interactions plus 11 int32 row pointers
+    model = MultVAE({"hidden_dims": [8], "latent_dim": 4},
+                    {"batch_size": 32, "mixed_precision": "off", "device": "cpu"})
+    assert model.estimate_fit_bytes(10, 30, 100) == 630 * 16 + 1_296 * 32 + 800 + 44
+    assert MultVAE.estimate_fit_bytes(10, 30, 100) == MultVAE().estimate_fit_bytes(10, 30, 100)
+
+
+@pytest.mark.parametrize("kind", [MultVAE, RatingVAE])
+def test_a_bigger_configured_model_estimates_more_and_plan_agrees(kind, tiny_train):
+    trainer = {"device": "cpu", "batch_size": 256}
+    default, bigger = kind(None, trainer), kind({"hidden_dims": [2000]}, {**trainer,
+                                                                        "batch_size": 4096})
+    sizes = (tiny_train.n_users, tiny_train.n_items, tiny_train.nnz)
+    assert bigger.estimate_fit_bytes(*sizes) > default.estimate_fit_bytes(*sizes)
+    for model in (default, bigger):
+        plan = model.plan(tiny_train, available_bytes=2**40)
+        assert plan.estimate_bytes == model.estimate_fit_bytes(*sizes)
+        assert plan.estimate_mb == plan.estimate_bytes / 2**20
+        assert plan.data_mb * 2**20 == model._data_bytes(tiny_train.n_users, tiny_train.nnz) > 0
+
+
 def test_constructor_checks_config_keys():
     with pytest.raises(ValueError, match="'n_factor' \\(did you mean 'n_factors'"):
         RatingVAE({"n_factor": 3})

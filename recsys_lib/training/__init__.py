@@ -17,7 +17,12 @@ from recsys_lib.training.checkpoint import (
     save_weights,
 )
 from recsys_lib.training.config import ConfigBase, ConfigError, TrainerConfig
-from recsys_lib.training.plan import TrainingPlan, count_parameters, plan_training
+from recsys_lib.training.plan import (
+    TrainingPlan,
+    count_parameters,
+    plan_training,
+    training_estimate_bytes,
+)
 from recsys_lib.training.precision import Precision, resolve_precision
 from recsys_lib.training.recovery import OutOfMemoryTrainingError, TrainingError
 from recsys_lib.training.schedules import KLSchedule, LRSchedule
@@ -62,4 +67,5 @@ __all__ = [
     "resolve_precision",
     "save_weights",
     "seed_everything",
+    "training_estimate_bytes",
 ]

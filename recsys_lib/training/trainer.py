@@ -18,7 +18,12 @@ from recsys_lib.memory import MemoryMonitor
 from recsys_lib.training.batching import BatchSource
 from recsys_lib.training.config import TrainerConfig
 from recsys_lib.training.loop import FitLoop
-from recsys_lib.training.plan import TrainingPlan, plan_training
+from recsys_lib.training.plan import (
+    TrainingPlan,
+    count_parameters,
+    plan_training,
+    training_estimate_bytes,
+)
 from recsys_lib.training.precision import configure_cuda, resolve_precision
 from recsys_lib.training.recovery import StopFlag, sigterm_stops
 from recsys_lib.training.state import LossFn, StepCallback, TrainResult, ValidateFn
@@ -73,14 +78,31 @@ class Trainer:
         self._stop.request(reason)
 
     def plan(self, module: nn.Module, activation_bytes_per_sample: int,
-             available_bytes: int | None = None) -> TrainingPlan:
-        """Memory plan for this config's batch, micro-batch, device and precision."""
+             available_bytes: int | None = None, *, data_bytes: int = 0) -> TrainingPlan:
+        """Memory plan for this config's batch, micro-batch, device and precision.
+
+        Args:
+            module: the network (parameters are counted, not allocated).
+            activation_bytes_per_sample: bytes of activations and their gradients per sample.
+            available_bytes: memory to compare with; None reads it from the device.
+            data_bytes: bytes of training data the batch source holds.
+        """
         return plan_training(
             module, batch_size=self.config.batch_size,
             micro_batch_size=self.config.micro_batch,
-            activation_bytes_per_sample=activation_bytes_per_sample, device=self.device,
+            activation_bytes_per_sample=activation_bytes_per_sample, data_bytes=data_bytes,
+            device=self.device, optimizer=self.config.optimizer,
+            mixed_precision=self.precision.dtype is not None, available_bytes=available_bytes,
+        )
+
+    def estimate_bytes(self, module: nn.Module, activation_bytes_per_sample: int, *,
+                       data_bytes: int = 0) -> int:
+        """The bytes `plan` estimates (its `estimate_bytes`), without reading the device's
+        free memory."""
+        return training_estimate_bytes(
+            count_parameters(module), micro_batch_size=self.config.micro_batch,
+            activation_bytes_per_sample=activation_bytes_per_sample, data_bytes=data_bytes,
             optimizer=self.config.optimizer, mixed_precision=self.precision.dtype is not None,
-            available_bytes=available_bytes,
         )
 
     def fit(self, module: ModuleSource, loss_fn: LossFn, train: BatchSource, *,

@@ -18,8 +18,7 @@ from torch import nn
 
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.device import resolve_device
-from recsys_lib.memory import training_bytes
-from recsys_lib.models.base import Recommender
+from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.vae.config import VAEConfig
 from recsys_lib.training import (
     BatchSource,
@@ -30,7 +29,6 @@ from recsys_lib.training import (
     TrainingPlan,
     TrainResult,
     ValidateFn,
-    count_parameters,
 )
 
 __all__ = [
@@ -215,19 +213,20 @@ class VAERecommender(Recommender):
 
     def plan(self, train: Interactions, available_bytes: int | None = None) -> TrainingPlan:
         """Memory plan of fitting on `train` with these settings, without allocating the
-        network (parameters are counted on torch's meta device)."""
-        trainer = Trainer(self.trainer_config)
-        with torch.device("meta"):
-            network = self._shape_network(train.n_users, train.n_items)
-        return trainer.plan(network, self._activation_bytes_per_sample(train.n_items),
-                            available_bytes=available_bytes)
+        network (parameters are counted on torch's meta device); its `estimate_bytes` is
+        what `estimate_fit_bytes` returns for this model and data size."""
+        trainer, network, activations, data = self._memory_terms(train.n_users, train.n_items,
+                                                                 train.nnz)
+        return trainer.plan(network, activations, available_bytes, data_bytes=data)
 
-    @classmethod
+    @fit_estimate
     def estimate_fit_bytes(cls, n_users: int, n_items: int, nnz: int, *,
                            config: VAEConfig | Mapping[str, Any] | None = None,
                            trainer: TrainerConfig | Mapping[str, Any] | None = None) -> int:
         """Bytes `fit` needs: weights, gradients and optimizer state, activations of one
-        micro-batch, and the training data copies the batching holds.
+        micro-batch, and the training data the batching holds (the plan's estimate).
+
+        Called on a model, `config` and `trainer` default to that model's own settings.
 
         Args:
             n_users: training rows.
@@ -236,14 +235,19 @@ class VAERecommender(Recommender):
             config: model settings (None: the defaults).
             trainer: trainer settings (None: the defaults).
         """
-        model = cls(config, trainer)
+        trainer_, network, activations, data = cls(config, trainer)._memory_terms(
+            n_users, n_items, nnz)
+        return trainer_.estimate_bytes(network, activations, data_bytes=data)
+
+    def _memory_terms(self, n_users: int, n_items: int, nnz: int
+                      ) -> tuple[Trainer, nn.Module, int, int]:
+        """What `plan` and `estimate_fit_bytes` both compute from: a Trainer with these
+        settings, the network on the meta device, activation bytes per sample and the
+        training data bytes."""
         with torch.device("meta"):
-            network = model._shape_network(n_users, n_items)
-        settings = model.trainer_config
-        state = training_bytes(count_parameters(network), optimizer=settings.optimizer,
-                               mixed_precision=settings.mixed_precision != "off")
-        activations = model._activation_bytes_per_sample(n_items) * settings.micro_batch
-        return state + activations + model._data_bytes(n_users, nnz)
+            network = self._shape_network(n_users, n_items)
+        return (Trainer(self.trainer_config), network,
+                self._activation_bytes_per_sample(n_items), self._data_bytes(n_users, nnz))
 
     @abstractmethod
     def _data_bytes(self, n_users: int, nnz: int) -> int:
