@@ -12,15 +12,20 @@ import torch
 
 from recsys_lib.data import Interactions, embedded_path, load_ratings, split_ratings
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.models import BiasBaseline, Popularity
+from recsys_lib.models import ALS, BiasBaseline, Popularity
 from recsys_lib.models.baseline import Biases
 from recsys_lib.models.vae import (
+    VAE_KINDS,
     MultVAE,
+    MultVAEConfig,
     RatingVAE,
+    RatingVAEConfig,
+    RunConfig,
     gaussian_kl,
     load_config,
+    vae_kind,
 )
-from recsys_lib.training import count_parameters
+from recsys_lib.training import ConfigError, count_parameters
 
 TINY = load_config("test_tiny")
 MULT_TINY = {"hidden_dims": [16], "latent_dim": 4, "kl_anneal_steps": 10}
@@ -211,3 +216,29 @@ def test_mult_vae_inputs_are_counted_interactions(tiny_train, values, threshold)
     kept = ratings >= (threshold or 0.5)
     expected = np.where(kept, ratings if values == "rating" else 1.0, 0.0)
     np.testing.assert_array_equal(inputs, expected)
+
+
+def test_the_registry_holds_each_kind_once_with_its_classes_config_and_yardsticks():
+    expected = {"rating_vae": ("RatingVAE", RatingVAE, RatingVAEConfig, "cpu_quick"),
+                "mult_vae": ("MultVAE", MultVAE, MultVAEConfig, "mult_vae_quick")}
+    assert {key: (kind.name, kind.model_class, kind.config_class, kind.default_config)
+            for key, kind in VAE_KINDS.items()} == expected
+    for key, kind in VAE_KINDS.items():
+        assert kind.key == key and vae_kind(key) is kind
+        run = load_config(kind.default_config)
+        assert run.model == key and run.kind is kind
+        model = RunConfig.from_dict({"model": key}).build()
+        assert type(model) is kind.model_class and type(model.config) is kind.config_class
+    rating = VAE_KINDS["rating_vae"].yardsticks(7)
+    assert list(rating) == ["BiasBaseline"] and type(rating["BiasBaseline"]) is BiasBaseline
+    ranking = VAE_KINDS["mult_vae"].yardsticks(7)
+    assert {name: type(model) for name, model in ranking.items()} == {"Popularity": Popularity,
+                                                                      "ALS": ALS}
+    assert ranking["ALS"].get_params()["seed"] == 7
+    assert VAE_KINDS["mult_vae"].yardsticks(7)["ALS"] is not ranking["ALS"]  # fresh models
+
+
+def test_an_unknown_kind_names_the_known_ones():
+    with pytest.raises(ConfigError, match=r"must be one of rating_vae, mult_vae; got "
+                                          r"'ratingvae' \(did you mean 'rating_vae'\?\)"):
+        vae_kind("ratingvae")
