@@ -34,7 +34,7 @@ from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
 from recsys_lib.memory import MemoryMonitor, cleanup
 from recsys_lib.models import ALS, BiasBaseline, Popularity
 from recsys_lib.models.vae import RatingVAE, load_config
-from recsys_lib.training import TensorBatches, Trainer
+from recsys_lib.training import TensorBatches, Trainer, seed_everything
 
 PARTS = ("quality", "overhead", "batching", "cpu_quick", "cleanup")
 
@@ -121,7 +121,8 @@ def overhead(ratings, seed: int, rounds: int) -> None:
 def bare_loop(run, train: Interactions, epochs: int) -> list[float]:
     """The same RatingVAE network, loss and batches in a plain loop; seconds per epoch."""
     model = RatingVAE(run.model_config, run.trainer)
-    trainer = Trainer(run.trainer)  # seeds, as the Trainer does
+    seed_everything(run.trainer.seed)  # as Trainer.fit does before building the network
+    trainer = Trainer(run.trainer)
     model.train_ = train
     network = model._build_network(train)
     source = model._batches(train, trainer)

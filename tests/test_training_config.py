@@ -90,6 +90,10 @@ def test_run_config_names_keys_of_neither_config(tmp_path):
         RunConfig.from_yaml(path)
     with pytest.raises(ConfigError, match="must be one of"):
         RunConfig.from_dict({"epochs": 2})
+    with pytest.raises(ConfigError, match=r"key 'model' in .*bad\.yaml: VAE kind must be one "
+                                          r"of rating_vae, mult_vae; got 'mult_vea' \(did you "
+                                          r"mean 'mult_vae'\?\)"):
+        RunConfig.from_yaml(write(tmp_path, "model: mult_vea\n", name="bad.yaml"))
     # a RatingVAE key is not a MultVAE key
     with pytest.raises(ConfigError, match="'n_factors'"):
         RunConfig.from_dict({"model": "mult_vae", "n_factors": 8})

@@ -50,6 +50,11 @@ def test_plan_counts_parameters_state_and_activations():
     assert plan.n_params == 55
     assert plan.state_mb * 2**20 == pytest.approx(880)
     assert plan.estimate_mb * 2**20 == pytest.approx(880 + 6400)
+    with_data = plan_training(module, batch_size=64, micro_batch_size=64,
+                              activation_bytes_per_sample=100, data_bytes=1000,
+                              available_bytes=20_000)
+    assert with_data.estimate_bytes == 880 + 6400 + 1000
+    assert with_data.data_mb * 2**20 == pytest.approx(1000)
     assert (plan.verdict, plan.suggested_micro_batch) == ("fits", None)
     assert "fits" in plan.to_frame().set_index("what").loc["verdict", "value"]
 

@@ -52,11 +52,22 @@ def batches(cfg: TrainerConfig, n: int = N_SAMPLES) -> TensorBatches:
     return TensorBatches(list(data(n)), cfg.batch_size, seed=cfg.seed)
 
 
+def builder(dropout: float = 0.0):
+    """A function building the model (`Trainer.fit` calls it once seeded), and its result."""
+    built: list[nn.Module] = []
+
+    def build() -> nn.Module:
+        built.append(model(dropout))
+        return built[-1]
+
+    return build, built
+
+
 def run(cfg: TrainerConfig, loss_fn=mse, *, dropout: float = 0.0, callbacks=(), **fit_kwargs):
     trainer = Trainer(cfg, callbacks=callbacks)
-    module = model(dropout)
-    result = trainer.fit(module, loss_fn, batches(cfg), **fit_kwargs)
-    return trainer, module, result
+    build, built = builder(dropout)
+    result = trainer.fit(build, loss_fn, batches(cfg), **fit_kwargs)
+    return trainer, built[0], result
 
 
 def parameters(module: nn.Module) -> list[torch.Tensor]:
@@ -68,6 +79,7 @@ def test_accumulated_gradients_equal_the_large_batch_gradient():
     for micro in (3, 10):  # 3 + 3 + 3 + 1 versus one pass
         cfg = config(epochs=1, batch_size=10, micro_batch_size=micro)
         trainer = Trainer(cfg)
+        torch.manual_seed(0)  # the same initial weights for both micro-batch sizes
         module = model()
         trainer.callbacks.append(lambda info, m=micro, net=module: grads.setdefault(
             m, [p.grad.clone() for p in net.parameters()]))
@@ -219,10 +231,10 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, stop_after
     stopper = Trainer(cfg("cut"))
     stopper.callbacks.append(lambda info: info.step == stop_after_step and
                              stopper.request_stop())
-    first = stopper.fit(model(0.3), mse, batches(cfg("cut")))
+    first = stopper.fit(lambda: model(0.3), mse, batches(cfg("cut")))
     assert first.stop_reason == "callback" and first.steps == stop_after_step + 1
     resumed_trainer = Trainer(cfg("cut"))
-    resumed = resumed_trainer.fit(model(0.3), mse, batches(cfg("cut")),
+    resumed = resumed_trainer.fit(lambda: model(0.3), mse, batches(cfg("cut")),
                                   resume_from=first.last_path)
     assert resumed.history["epoch"].tolist() == [1, 2, 3, 4]
     assert resumed.history["train_loss"].tolist() == whole.history["train_loss"].tolist()
@@ -276,8 +288,9 @@ def test_cpu_autocast_runs_forward_passes_in_bf16(mode, dtype):
 
 
 def test_history_has_memory_columns_per_epoch():
-    _, _, result = run(config(epochs=2))
+    trainer, _, result = run(config(epochs=2))
     history = result.history
+    assert [r.label for r in trainer.memory.records] == ["epoch 1", "epoch 2"]
     assert history["epoch"].tolist() == [1, 2]
     assert (history["rss_mb"] > 0).all() and (history["peak_rss_mb"] >= history["rss_mb"]).all()
     assert history["peak_gpu_mb"].isna().all()  # no CUDA here
@@ -285,11 +298,38 @@ def test_history_has_memory_columns_per_epoch():
 
 def test_a_missing_validation_metric_is_named():
     with pytest.raises(ValueError, match=r"validate\(\) returned no 'rmse'; it returned \['mae'\]"):
-        run(config(epochs=1), validate=lambda m: {"mae": 1.0}, monitor="rmse")
+        run(config(epochs=1), validate=lambda m: {"mae": 1.0}, metric="rmse")
 
 
 def test_cleanup_runs_every_n_steps(monkeypatch):
     calls = []
-    monkeypatch.setattr("recsys_lib.training.trainer.cleanup", lambda: calls.append(1))
+    monkeypatch.setattr("recsys_lib.training.loop.cleanup", lambda: calls.append(1))
     run(config(epochs=2, cleanup_every=3))  # 8 steps: after steps 3 and 6
     assert len(calls) == 2
+
+
+def test_building_a_trainer_leaves_the_global_generators_alone():
+    network = model()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    trainer = Trainer(config(seed=7))
+    trainer.plan(network, activation_bytes_per_sample=64, available_bytes=2**30)
+    assert torch.equal(torch.rand(3), expected)  # still the first draws after seed 123
+
+
+def test_two_fits_with_one_seed_give_identical_weights():
+    torch.manual_seed(0)  # differs from the fits' seed; a builder is initialised after seeding
+    modules = []
+    for _ in range(2):
+        cfg = config(seed=5)
+        trainer = Trainer(cfg)
+        build, built = builder(0.3)
+        trainer.fit(build, mse, batches(cfg))
+        modules.append(built[0])
+        torch.rand(7)  # move the global generator on between the fits
+    for a, b in zip(modules[0].parameters(), modules[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+    other = model(0.3)
+    Trainer(config(seed=6)).fit(other, mse, batches(config(seed=6)))
+    assert not torch.equal(other[0].weight, modules[0][0].weight)

@@ -12,15 +12,20 @@ import torch
 
 from recsys_lib.data import Interactions, embedded_path, load_ratings, split_ratings
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.models import BiasBaseline, Popularity
+from recsys_lib.models import ALS, BiasBaseline, Popularity
 from recsys_lib.models.baseline import Biases
 from recsys_lib.models.vae import (
+    VAE_KINDS,
     MultVAE,
+    MultVAEConfig,
     RatingVAE,
+    RatingVAEConfig,
+    RunConfig,
     gaussian_kl,
     load_config,
+    vae_kind,
 )
-from recsys_lib.training import count_parameters
+from recsys_lib.training import ConfigError, count_parameters
 
 TINY = load_config("test_tiny")
 MULT_TINY = {"hidden_dims": [16], "latent_dim": 4, "kl_anneal_steps": 10}
@@ -144,6 +149,31 @@ def test_plan_counts_the_network_that_fit_builds(rating_vae, tiny_train):
     assert plan.verdict == "fits"
 
 
+def test_the_fit_estimate_reads_the_models_own_settings_by_hand():
+    # MultVAE 30 -> 8 -> 4 -> 8 -> 30: 248 + 36 + 36 + 40 + 270 = 630 parameters, each with
+    # weight, gradient and two Adam moments (16 bytes); activations 3 x 4 x (30 + 8 + 12 +
+    # 8 + 30) + 2 x 4 x 30 = 1,296 bytes per sample x micro-batch 32; data: float32 values
+    # and int32 columns of 100 interactions plus 11 int32 row pointers
+    model = MultVAE({"hidden_dims": [8], "latent_dim": 4},
+                    {"batch_size": 32, "mixed_precision": "off", "device": "cpu"})
+    assert model.estimate_fit_bytes(10, 30, 100) == 630 * 16 + 1_296 * 32 + 800 + 44
+    assert MultVAE.estimate_fit_bytes(10, 30, 100) == MultVAE().estimate_fit_bytes(10, 30, 100)
+
+
+@pytest.mark.parametrize("kind", [MultVAE, RatingVAE])
+def test_a_bigger_configured_model_estimates_more_and_plan_agrees(kind, tiny_train):
+    trainer = {"device": "cpu", "batch_size": 256}
+    default, bigger = kind(None, trainer), kind({"hidden_dims": [2000]}, {**trainer,
+                                                                        "batch_size": 4096})
+    sizes = (tiny_train.n_users, tiny_train.n_items, tiny_train.nnz)
+    assert bigger.estimate_fit_bytes(*sizes) > default.estimate_fit_bytes(*sizes)
+    for model in (default, bigger):
+        plan = model.plan(tiny_train, available_bytes=2**40)
+        assert plan.estimate_bytes == model.estimate_fit_bytes(*sizes)
+        assert plan.estimate_mb == plan.estimate_bytes / 2**20
+        assert plan.data_mb * 2**20 == model._data_bytes(tiny_train.n_users, tiny_train.nnz) > 0
+
+
 def test_constructor_checks_config_keys():
     with pytest.raises(ValueError, match="'n_factor' \\(did you mean 'n_factors'"):
         RatingVAE({"n_factor": 3})
@@ -186,3 +216,29 @@ def test_mult_vae_inputs_are_counted_interactions(tiny_train, values, threshold)
     kept = ratings >= (threshold or 0.5)
     expected = np.where(kept, ratings if values == "rating" else 1.0, 0.0)
     np.testing.assert_array_equal(inputs, expected)
+
+
+def test_the_registry_holds_each_kind_once_with_its_classes_config_and_yardsticks():
+    expected = {"rating_vae": ("RatingVAE", RatingVAE, RatingVAEConfig, "cpu_quick"),
+                "mult_vae": ("MultVAE", MultVAE, MultVAEConfig, "mult_vae_quick")}
+    assert {key: (kind.name, kind.model_class, kind.config_class, kind.default_config)
+            for key, kind in VAE_KINDS.items()} == expected
+    for key, kind in VAE_KINDS.items():
+        assert kind.key == key and vae_kind(key) is kind
+        run = load_config(kind.default_config)
+        assert run.model == key and run.kind is kind
+        model = RunConfig.from_dict({"model": key}).build()
+        assert type(model) is kind.model_class and type(model.config) is kind.config_class
+    rating = VAE_KINDS["rating_vae"].yardsticks(7)
+    assert list(rating) == ["BiasBaseline"] and type(rating["BiasBaseline"]) is BiasBaseline
+    ranking = VAE_KINDS["mult_vae"].yardsticks(7)
+    assert {name: type(model) for name, model in ranking.items()} == {"Popularity": Popularity,
+                                                                      "ALS": ALS}
+    assert ranking["ALS"].get_params()["seed"] == 7
+    assert VAE_KINDS["mult_vae"].yardsticks(7)["ALS"] is not ranking["ALS"]  # fresh models
+
+
+def test_an_unknown_kind_names_the_known_ones():
+    with pytest.raises(ConfigError, match=r"must be one of rating_vae, mult_vae; got "
+                                          r"'ratingvae' \(did you mean 'rating_vae'\?\)"):
+        vae_kind("ratingvae")

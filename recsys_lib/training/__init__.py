@@ -6,7 +6,6 @@ Importing this package imports torch.
 from recsys_lib.config import ConfigBase, ConfigError
 from recsys_lib.training.batching import (
     BatchSource,
-    LoaderBatches,
     SparseRowBatches,
     TensorBatches,
     densify_rows,
@@ -19,18 +18,24 @@ from recsys_lib.training.checkpoint import (
     save_weights,
 )
 from recsys_lib.training.config import TrainerConfig
-from recsys_lib.training.plan import TrainingPlan, count_parameters, plan_training
+from recsys_lib.training.plan import (
+    TrainingPlan,
+    count_parameters,
+    plan_training,
+    training_estimate_bytes,
+)
 from recsys_lib.training.precision import Precision, resolve_precision
 from recsys_lib.training.recovery import OutOfMemoryTrainingError, TrainingError
 from recsys_lib.training.schedules import KLSchedule, LRSchedule
-from recsys_lib.training.state import LossOutput, StepInfo, TrainResult
-from recsys_lib.training.trainer import (
+from recsys_lib.training.state import (
     LossFn,
+    LossOutput,
     StepCallback,
-    Trainer,
+    StepInfo,
+    TrainResult,
     ValidateFn,
-    seed_everything,
 )
+from recsys_lib.training.trainer import ModuleSource, Trainer, seed_everything
 
 __all__ = [
     "BatchSource",
@@ -40,9 +45,9 @@ __all__ = [
     "ConfigError",
     "KLSchedule",
     "LRSchedule",
-    "LoaderBatches",
     "LossFn",
     "LossOutput",
+    "ModuleSource",
     "OutOfMemoryTrainingError",
     "Precision",
     "SparseRowBatches",
@@ -63,4 +68,5 @@ __all__ = [
     "resolve_precision",
     "save_weights",
     "seed_everything",
+    "training_estimate_bytes",
 ]

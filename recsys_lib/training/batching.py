@@ -1,4 +1,4 @@
-"""Batch sources for the Trainer: in-memory tensors, sparse matrix rows, and a DataLoader.
+"""Batch sources for the Trainer: in-memory tensors and sparse matrix rows.
 
 A source yields *effective* batches (one optimizer step each); a batch yields device-ready
 *micro-batches* of any size, so the Trainer can accumulate gradients and halve the
@@ -15,12 +15,10 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 __all__ = [
     "Batch",
     "BatchSource",
-    "LoaderBatches",
     "SparseRowBatches",
     "TensorBatches",
     "densify_rows",
@@ -175,69 +173,3 @@ class SparseRowBatches:
             order = np.arange(self.n_samples)
         for begin in range(start * self.batch_size, self.n_samples, self.batch_size):
             yield _RowBatch(self.matrix, order[begin:begin + self.batch_size], self.device)
-
-
-class _CollatedBatch:
-    """A batch collated by a DataLoader: a tensor or a tuple/list of tensors."""
-
-    def __init__(self, data: Any, device: torch.device) -> None:
-        self._data, self._device = data, device
-        first = data if isinstance(data, torch.Tensor) else data[0]
-        self._size = len(first)
-
-    def __len__(self) -> int:
-        return self._size
-
-    def split(self, micro_size: int) -> Iterator[Any]:
-        non_blocking = self._device.type == "cuda"
-        for begin in range(0, self._size, micro_size):
-            part = slice(begin, begin + micro_size)
-            if isinstance(self._data, torch.Tensor):
-                yield self._data[part].to(self._device, non_blocking=non_blocking)
-            else:
-                yield tuple(t[part].to(self._device, non_blocking=non_blocking)
-                            for t in self._data)
-
-
-class LoaderBatches:
-    """Batches from a torch Dataset through a DataLoader, for data that is not in memory.
-
-    The loader collates whole effective batches (worker processes, pinned memory on CUDA,
-    persistent workers and prefetching as configured); the Trainer splits them into
-    micro-batches. Resuming mid-epoch reads and drops the batches already done.
-
-    Args:
-        dataset: a map-style Dataset whose samples collate to a tensor or a tuple of them.
-        batch_size: samples per effective batch.
-        device: where micro-batches go.
-        shuffle: a new seeded order every epoch.
-        seed: seed of the order.
-        num_workers: loader worker processes (0 loads in the main process).
-        persistent_workers: keep workers alive between epochs (with num_workers > 0).
-        prefetch_factor: batches each worker loads ahead (with num_workers > 0).
-    """
-
-    def __init__(self, dataset: Dataset, batch_size: int, *, device: str | torch.device = "cpu",
-                 shuffle: bool = True, seed: int = 0, num_workers: int = 0,
-                 persistent_workers: bool = True, prefetch_factor: int = 2) -> None:
-        self.device = torch.device(device)
-        self.seed = seed
-        self._generator = torch.Generator()
-        sampler = (RandomSampler(dataset, generator=self._generator) if shuffle  # type: ignore[arg-type]
-                   else SequentialSampler(dataset))  # type: ignore[arg-type]
-        workers = num_workers > 0
-        self.loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=persistent_workers and workers,
-            prefetch_factor=prefetch_factor if workers else None,
-        )
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[_CollatedBatch]:
-        self._generator.manual_seed(int(np.random.default_rng([self.seed, epoch]).integers(2**62)))
-        for index, data in enumerate(self.loader):
-            if index >= start:
-                yield _CollatedBatch(data, self.device)

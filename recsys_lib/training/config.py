@@ -52,9 +52,6 @@ class TrainerConfig(ConfigBase):
         keep_best: how many best weights-only checkpoints to keep on disk.
         cleanup_every: run recsys_lib.memory.cleanup() every this many optimizer steps;
             0: never (benchmarks/vae.py measures its cost).
-        num_workers: DataLoader worker processes (generic data only).
-        prefetch_factor: batches each DataLoader worker loads ahead.
-        persistent_workers: keep DataLoader workers between epochs.
         progress: show a tqdm progress bar per epoch.
     """
 
@@ -82,9 +79,6 @@ class TrainerConfig(ConfigBase):
     checkpoint_fp16: bool = False
     keep_best: int = 1
     cleanup_every: int = 0
-    num_workers: int = 0
-    prefetch_factor: int = 2
-    persistent_workers: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -97,15 +91,13 @@ class TrainerConfig(ConfigBase):
             raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size,
                     "bad_steps_halve_lr": self.bad_steps_halve_lr,
-                    "bad_steps_stop": self.bad_steps_stop, "keep_best": self.keep_best,
-                    "prefetch_factor": self.prefetch_factor}
+                    "bad_steps_stop": self.bad_steps_stop, "keep_best": self.keep_best}
         optional = {"micro_batch_size": self.micro_batch_size,
                     "eval_batch_size": self.eval_batch_size, "patience": self.patience}
         for name, value in {**positive, **optional}.items():
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        for name in ("weight_decay", "min_delta", "warmup_steps", "cleanup_every",
-                     "num_workers"):
+        for name in ("weight_decay", "min_delta", "warmup_steps", "cleanup_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_minutes is not None and self.max_minutes < 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,17 @@ import torch
 
 from recsys_lib.training.recovery import BadStepGuard
 
-__all__ = ["STOP_REASONS", "EpochStats", "LossOutput", "RunState", "StepInfo", "TrainResult"]
+__all__ = [
+    "STOP_REASONS",
+    "EpochStats",
+    "LossFn",
+    "LossOutput",
+    "RunState",
+    "StepCallback",
+    "StepInfo",
+    "TrainResult",
+    "ValidateFn",
+]
 
 STOP_REASONS = ("completed", "early_stopping", "time_budget", "sigterm", "callback", "diverged")
 
@@ -134,6 +144,14 @@ class RunState:
         values["guard"] = BadStepGuard(**values["guard"])
         values["stats"] = EpochStats(**values["stats"])
         return cls(**values)
+
+
+#: (module, micro_batch, step) -> LossOutput; called under autocast.
+LossFn = Callable[[torch.nn.Module, Any, int], LossOutput]
+#: module -> {metric name: value}; called in eval mode without gradients.
+ValidateFn = Callable[[torch.nn.Module], Mapping[str, float]]
+#: Called after every optimizer step.
+StepCallback = Callable[[StepInfo], None]
 
 
 @dataclass(frozen=True)

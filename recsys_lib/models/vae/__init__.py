@@ -1,5 +1,6 @@
 """The torch models: RatingVAE (ratings) and MultVAE (rankings), trained with
-recsys_lib.training.Trainer. Importing this package imports torch.
+recsys_lib.training.Trainer, and the registry of VAE kinds (`VAE_KINDS`, `vae_kind`).
+Importing this package imports torch.
 
     from recsys_lib.models.vae import RatingVAE, load_config
     run = load_config("cpu_quick", overrides={"epochs": 3})
@@ -8,7 +9,6 @@ recsys_lib.training.Trainer. Importing this package imports torch.
 
 from recsys_lib.models.vae.common import VAERecommender, gaussian_kl
 from recsys_lib.models.vae.config import (
-    MODEL_CONFIGS,
     MultVAEConfig,
     RatingVAEConfig,
     RunConfig,
@@ -18,9 +18,10 @@ from recsys_lib.models.vae.config import (
 )
 from recsys_lib.models.vae.mult import MultVAE, MultVAENet
 from recsys_lib.models.vae.rating import RatingVAE, RatingVAENet
+from recsys_lib.models.vae.registry import VAE_KINDS, VAEKind, vae_kind
 
 __all__ = [
-    "MODEL_CONFIGS",
+    "VAE_KINDS",
     "MultVAE",
     "MultVAEConfig",
     "MultVAENet",
@@ -29,8 +30,10 @@ __all__ = [
     "RatingVAENet",
     "RunConfig",
     "VAEConfig",
+    "VAEKind",
     "VAERecommender",
     "config_path",
     "gaussian_kl",
     "load_config",
+    "vae_kind",
 ]

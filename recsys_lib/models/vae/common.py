@@ -18,8 +18,7 @@ from torch import nn
 
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.device import resolve_device
-from recsys_lib.memory import training_bytes
-from recsys_lib.models.base import Recommender
+from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.vae.config import VAEConfig
 from recsys_lib.training import (
     BatchSource,
@@ -30,7 +29,6 @@ from recsys_lib.training import (
     TrainingPlan,
     TrainResult,
     ValidateFn,
-    count_parameters,
 )
 
 __all__ = [
@@ -98,7 +96,8 @@ def evaluating(network: nn.Module) -> Iterator[None]:
 class VAERecommender(Recommender):
     """A Recommender whose `fit` trains a torch network with the `Trainer`.
 
-    Subclasses implement `_shape_network` (and may override `_build_network`), `monitor`,
+    Subclasses implement `_shape_network` (and may override `_build_network`),
+    `validation_metric`,
     `_batches`, `_loss`, `_validator`, `_activation_bytes_per_sample` and `_data_bytes`.
     Weights are saved as float32 numpy arrays (the state
     dict keys prefixed with "net."), never pickled.
@@ -111,7 +110,7 @@ class VAERecommender(Recommender):
         network_: the trained torch module (on `device_`), after fit or load.
         device_: the device the network lives on.
         result_: the `TrainResult` of the last fit (history, stop reason, ...).
-        trainer_: the `Trainer` of the last fit (its `monitor` holds the memory timeline).
+        trainer_: the `Trainer` of the last fit (its `memory` holds the memory timeline).
         history_: per-epoch history of the last fit (a DataFrame).
         callbacks: functions called after every optimizer step with a `StepInfo`.
     """
@@ -143,7 +142,7 @@ class VAERecommender(Recommender):
 
     @property
     @abstractmethod
-    def monitor(self) -> tuple[str, str]:
+    def validation_metric(self) -> tuple[str, str]:
         """Validation metric for early stopping and "min" or "max" (which is better)."""
 
     @abstractmethod
@@ -192,13 +191,17 @@ class VAERecommender(Recommender):
     def _fit(self, train: Interactions) -> None:
         trainer = Trainer(self.trainer_config, callbacks=self.callbacks)
         self.trainer_, self.device_ = trainer, trainer.device
-        self.network_ = self._build_network(train).to(trainer.device)
+
+        def build() -> nn.Module:  # called by fit once seeded: a seeded initialisation
+            self.network_ = self._build_network(train)
+            return self.network_
+
         validate = None if self._validation is None else self._validator(self._validation)
-        metric, mode = self.monitor
-        self.result_ = trainer.fit(self.network_, self._loss, self._batches(train, trainer),
-                                   validate=validate, monitor=metric, mode=mode,
+        metric, mode = self.validation_metric
+        self.result_ = trainer.fit(build, self._loss, self._batches(train, trainer),
+                                   validate=validate, metric=metric, mode=mode,
                                    resume_from=self._resume_from)
-        self.network_.eval()
+        self._require_network().eval()
         logger.info("%s: %s", type(self).__name__, self.result_.message)
 
     @property
@@ -210,19 +213,20 @@ class VAERecommender(Recommender):
 
     def plan(self, train: Interactions, available_bytes: int | None = None) -> TrainingPlan:
         """Memory plan of fitting on `train` with these settings, without allocating the
-        network (parameters are counted on torch's meta device)."""
-        trainer = Trainer(self.trainer_config)
-        with torch.device("meta"):
-            network = self._shape_network(train.n_users, train.n_items)
-        return trainer.plan(network, self._activation_bytes_per_sample(train.n_items),
-                            available_bytes=available_bytes)
+        network (parameters are counted on torch's meta device); its `estimate_bytes` is
+        what `estimate_fit_bytes` returns for this model and data size."""
+        trainer, network, activations, data = self._memory_terms(train.n_users, train.n_items,
+                                                                 train.nnz)
+        return trainer.plan(network, activations, available_bytes, data_bytes=data)
 
-    @classmethod
+    @fit_estimate
     def estimate_fit_bytes(cls, n_users: int, n_items: int, nnz: int, *,
                            config: VAEConfig | Mapping[str, Any] | None = None,
                            trainer: TrainerConfig | Mapping[str, Any] | None = None) -> int:
         """Bytes `fit` needs: weights, gradients and optimizer state, activations of one
-        micro-batch, and the training data copies the batching holds.
+        micro-batch, and the training data the batching holds (the plan's estimate).
+
+        Called on a model, `config` and `trainer` default to that model's own settings.
 
         Args:
             n_users: training rows.
@@ -231,14 +235,19 @@ class VAERecommender(Recommender):
             config: model settings (None: the defaults).
             trainer: trainer settings (None: the defaults).
         """
-        model = cls(config, trainer)
+        trainer_, network, activations, data = cls(config, trainer)._memory_terms(
+            n_users, n_items, nnz)
+        return trainer_.estimate_bytes(network, activations, data_bytes=data)
+
+    def _memory_terms(self, n_users: int, n_items: int, nnz: int
+                      ) -> tuple[Trainer, nn.Module, int, int]:
+        """What `plan` and `estimate_fit_bytes` both compute from: a Trainer with these
+        settings, the network on the meta device, activation bytes per sample and the
+        training data bytes."""
         with torch.device("meta"):
-            network = model._shape_network(n_users, n_items)
-        settings = model.trainer_config
-        state = training_bytes(count_parameters(network), optimizer=settings.optimizer,
-                               mixed_precision=settings.mixed_precision != "off")
-        activations = model._activation_bytes_per_sample(n_items) * settings.micro_batch
-        return state + activations + model._data_bytes(n_users, nnz)
+            network = self._shape_network(n_users, n_items)
+        return (Trainer(self.trainer_config), network,
+                self._activation_bytes_per_sample(n_items), self._data_bytes(n_users, nnz))
 
     @abstractmethod
     def _data_bytes(self, n_users: int, nnz: int) -> int:

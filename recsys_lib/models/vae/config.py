@@ -1,7 +1,8 @@
 """Model configs of the VAEs and the run config that a YAML file holds.
 
-A config file is one flat mapping: a `model` key ("rating_vae" or "mult_vae"), that
-model's keys (`RatingVAEConfig` or `MultVAEConfig`) and the trainer's (`TrainerConfig`).
+A config file is one flat mapping: a `model` key (a VAE kind of
+recsys_lib.models.vae.registry: "rating_vae" or "mult_vae"), that kind's model keys
+(`RatingVAEConfig` or `MultVAEConfig`) and the trainer's (`TrainerConfig`).
 Any other key is an error that names it, so a typo never silently falls back to a default.
 """
 
@@ -11,15 +12,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsys_lib.config import ConfigBase, ConfigError, check_known_keys, read_yaml_mapping
 from recsys_lib.training.config import TrainerConfig
 from recsys_lib.training.schedules import KLSchedule
 
+if TYPE_CHECKING:
+    from recsys_lib.models.vae.common import VAERecommender
+    from recsys_lib.models.vae.registry import VAEKind
+
 __all__ = [
     "CONFIG_DIR_ENV",
-    "MODEL_CONFIGS",
     "PACKAGED_CONFIGS",
     "MultVAEConfig",
     "RatingVAEConfig",
@@ -129,18 +133,12 @@ class MultVAEConfig(VAEConfig):
                              f"{self.input_values!r}")
 
 
-MODEL_CONFIGS: dict[str, type[VAEConfig]] = {
-    "rating_vae": RatingVAEConfig,
-    "mult_vae": MultVAEConfig,
-}
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """A YAML config: which model, its settings and the trainer's.
 
     Attributes:
-        model: "rating_vae" or "mult_vae".
+        model: the VAE kind's key ("rating_vae" or "mult_vae"; see `kind`).
         model_config: the model's settings.
         trainer: the trainer's settings.
         source: the file it came from ("" when built from a dict).
@@ -156,16 +154,16 @@ class RunConfig:
         """Split one flat mapping into the model's and the trainer's keys.
 
         Raises:
-            ConfigError: no or an unknown `model`, or keys that belong to neither config
-                (all named), or a bad value.
+            ConfigError: no or an unknown `model` (the known kinds listed), or keys that
+                belong to neither config (all named), or a bad value.
         """
         where = f" in {source}" if source else ""
         values = dict(values)
         model = values.pop("model", None)
-        if model not in MODEL_CONFIGS:
-            raise ConfigError(f"key 'model'{where} must be one of {list(MODEL_CONFIGS)}, "
-                              f"got {model!r}")
-        model_class = MODEL_CONFIGS[model]
+        try:
+            model_class = _kind(model).config_class
+        except ConfigError as error:
+            raise ConfigError(f"key 'model'{where}: {error}") from None
         model_keys, trainer_keys = model_class.field_names(), TrainerConfig.field_names()
         check_known_keys(values, (*model_keys, *trainer_keys), what=f"{model} or trainer",
                          source=source)
@@ -193,12 +191,22 @@ class RunConfig:
         """A copy with some keys replaced (checked like `from_dict`)."""
         return RunConfig.from_dict({**self.to_dict(), **overrides}, source=self.source)
 
-    def build(self) -> Any:
-        """The unfitted model (a RatingVAE or MultVAE) these settings describe."""
-        from recsys_lib.models.vae import MultVAE, RatingVAE  # here: vae imports this module
+    @property
+    def kind(self) -> VAEKind:
+        """The registry entry of `model` (classes, display name, yardsticks)."""
+        return _kind(self.model)
 
-        model_class = RatingVAE if self.model == "rating_vae" else MultVAE
-        return model_class(self.model_config, self.trainer)
+    def build(self) -> VAERecommender:
+        """The unfitted model (a RatingVAE or MultVAE) these settings describe."""
+        return self.kind.model_class(self.model_config, self.trainer)
+
+
+def _kind(key: str) -> VAEKind:
+    """`vae_kind(key)`, imported here: the registry imports the models, which import this
+    module."""
+    from recsys_lib.models.vae.registry import vae_kind
+
+    return vae_kind(key)
 
 
 def config_path(name_or_path: str | Path) -> Path:

@@ -92,7 +92,7 @@ class MultVAE(VAERecommender):
         self._inputs: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
 
     @property
-    def monitor(self) -> tuple[str, str]:
+    def validation_metric(self) -> tuple[str, str]:
         return f"ndcg@{self.config.top_k}", "max"
 
     def _shape_network(self, n_users: int, n_items: int) -> MultVAENet:
@@ -127,7 +127,7 @@ class MultVAE(VAERecommender):
 
     def _validator(self, validation: Interactions) -> ValidateFn:
         train = self._require_fitted()
-        k, name = self.config.top_k, self.monitor[0]
+        k, name = self.config.top_k, self.validation_metric[0]
         frame = validation.to_frame()
         if self.config.positive_threshold is not None:
             frame = frame[frame["rating"] >= self.config.positive_threshold]

@@ -104,7 +104,7 @@ class RatingVAE(VAERecommender):
     config: RatingVAEConfig
 
     @property
-    def monitor(self) -> tuple[str, str]:
+    def validation_metric(self) -> tuple[str, str]:
         return "rmse", "min"
 
     def _shape_network(self, n_users: int, n_items: int) -> RatingVAENet:
