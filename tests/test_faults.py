@@ -168,3 +168,99 @@ def test_sigterm_handler_is_installed_only_inside_a_notebook(tmp_path):
 
     start_run("classical", {"RESULTS_DIR": str(tmp_path), "SAMPLE_SIZE": 10}).record.finish()
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# ---- 2. signals reach the work; 4. resume after a dead kernel ------------------------------
+def _long_config(tmp_path: Path, epochs: int, batch_size: int = 16) -> Path:
+    """test_tiny with more epochs, no early stopping and small batches (slow enough to be
+    stopped mid-training)."""
+    from recsys_lib.models.vae import config_path
+
+    text = config_path("test_tiny").read_text()
+    text = text.replace("epochs: 2", f"epochs: {epochs}").replace("patience: 2", "patience: null")
+    text = text.replace("batch_size: 64", f"batch_size: {batch_size}")
+    path = tmp_path / f"long_{epochs}.yaml"
+    path.write_text(text)
+    return path
+
+
+def _recsys_run(args: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "recsys_lib.cli", "run", "vae", "--no-progress", *args]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            out, err = process.communicate()
+            pytest.fail(f"{path} never appeared; the run said:\n{out}\n{err}")
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["cli_alone", "process_group"])
+def test_sigterm_to_recsys_run_checkpoints_and_records_interrupted(tmp_path, target):
+    folder = tmp_path / "run"
+    config = _long_config(tmp_path, epochs=500)
+    process = _recsys_run(["--config", str(config), "-p", "SAMPLE_SIZE", "5000",
+                           "--results-dir", str(folder)])
+    _wait_for(folder / "checkpoints" / "last.pt", process)
+    if target == "cli_alone":
+        os.kill(process.pid, signal.SIGTERM)
+    else:
+        os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert f"--resume {folder}" in err
+    results = read_results(folder)
+    assert results["status"] == "interrupted", results.get("error")
+    assert results["interrupted_by"] == "SIGTERM"
+    assert Path(results["checkpoint"]).is_file()
+    assert "checkpoint" in results["error"] and "written" in results["error"]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_of_the_kernel_ends_with_the_uninterrupted_weights(tmp_path):
+    import psutil
+
+    config = _long_config(tmp_path, epochs=4)
+    params = ["--config", str(config), "-p", "SAMPLE_SIZE", "5000"]
+    reference = _recsys_run([*params, "--results-dir", str(tmp_path / "reference")])
+    interrupted = tmp_path / "interrupted"
+    killed = _recsys_run([*params, "--results-dir", str(interrupted)])
+    _wait_for(interrupted / "checkpoints" / "last.pt", killed)
+    kernels = psutil.Process(killed.pid).children(recursive=True)
+    assert kernels, "the kernel should be running"
+    for kernel in kernels:
+        kernel.kill()
+    killed.communicate(timeout=120)
+    assert killed.returncode != 0
+    assert read_results(interrupted)["status"] == "failed"
+    assert reference.wait(timeout=600) == 0
+    resumed = _recsys_run(["--resume", str(interrupted)])
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    results = read_results(interrupted)
+    assert results["status"] == "ok" and len(results["resumed_at"]) == 1
+    expected = np.load(tmp_path / "reference" / "models" / "RatingVAE.npz")
+    got = np.load(interrupted / "models" / "RatingVAE.npz")
+    weights = [key for key in expected.files if not key.startswith("_")]
+    assert weights
+    for key in weights:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert results["metrics"]["RatingVAE"]["rmse"] == pytest.approx(
+        read_results(tmp_path / "reference")["metrics"]["RatingVAE"]["rmse"], abs=1e-6)
+
+
+def test_resume_refuses_a_parameter_that_differs_from_the_run(tmp_path):
+    from recsys_lib.config import ConfigError
+
+    folder = tmp_path / "run"
+    RunRecord(folder, "vae_training", {"SAMPLE_SIZE": 5000, "EPOCHS": 3}).fail("killed")
+    before = (folder / "results.json").read_text()
+    with pytest.raises(ConfigError, match=r"EPOCHS=7 \(the run has 3\)"):
+        run_notebook("vae", {"EPOCHS": 7}, resume=folder, progress=False)
+    assert (folder / "results.json").read_text() == before
+    assert main(["run", "vae", "--resume", str(folder), "-p", "EPOCHS", "7"]) == 2

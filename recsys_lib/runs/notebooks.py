@@ -26,6 +26,7 @@ __all__ = [
     "NotebookSpec",
     "latest_unfinished_run",
     "notebook_spec",
+    "resumed_params",
     "start_run",
 ]
 
@@ -126,19 +127,34 @@ def start_run(notebook: str, namespace: Mapping[str, Any]) -> NotebookRun:
 def _resume(
     spec: NotebookSpec, params_type: type[NotebookParams], raw: dict[str, Any]
 ) -> tuple[NotebookParams, RunRecord]:
-    """The resumed run's own parameters and its reopened record.
+    """The resumed run's own parameters (see `resumed_params`) and its reopened record."""
+    run_dir = latest_unfinished_run(spec.stem) if raw["RESUME"] is True else Path(raw["RESUME"])
+    original = resumed_params(params_type, run_dir, raw)
+    resumed = {**original, "RESUME": str(run_dir), "RESULTS_DIR": str(run_dir)}
+    params = params_type.from_dict(resumed, source=f"{run_dir / RESULTS_FILE}")
+    record = RunRecord(run_dir, spec.stem, params.as_dict(), resume=True)
+    logger.info("resuming the run in %s", run_dir)
+    return params, record
 
-    A parameter given with a value other than its default must equal the resumed run's.
+
+def resumed_params(
+    params_type: type[NotebookParams], run_dir: Path, given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The parameters the run in `run_dir` started with, checked against `given`: a
+    parameter given with a value other than its default must equal the run's.
+
+    Raises:
+        ConfigError: `params_type` cannot resume, or a given parameter differs (named).
+        FileNotFoundError, ValueError: `run_dir` holds no readable results.json.
     """
     if "RESUME" not in params_type.field_names():
-        raise ConfigError(f"{spec.stem} cannot resume a run (it has no RESUME parameter)")
-    run_dir = latest_unfinished_run(spec.stem) if raw["RESUME"] is True else Path(raw["RESUME"])
+        raise ConfigError(f"{params_type.__name__} cannot resume a run (no RESUME parameter)")
     original = read_results(run_dir).get("params", {})
     defaults = params_type().as_dict()
     ignored = ("RESUME", "RESULTS_DIR")
     differing = [
         f"{name}={value!r} (the run has {original.get(name)!r})"
-        for name, value in raw.items()
+        for name, value in given.items()
         if name not in ignored and value != defaults.get(name) and value != original.get(name)
     ]
     if differing:
@@ -146,11 +162,7 @@ def _resume(
             f"resuming {run_dir} with other parameters than it started with: "
             f"{', '.join(differing)}; leave them at their defaults, or start a new run"
         )
-    resumed = {**original, "RESUME": str(run_dir), "RESULTS_DIR": str(run_dir)}
-    params = params_type.from_dict(resumed, source=f"{run_dir / RESULTS_FILE}")
-    record = RunRecord(run_dir, spec.stem, params.as_dict(), resume=True)
-    logger.info("resuming the run in %s", run_dir)
-    return params, record
+    return original
 
 
 def latest_unfinished_run(stem: str, root: Path | None = None) -> Path:

@@ -122,6 +122,7 @@ class RunLock:
         Raises:
             RunExistsError: another live process, not an ancestor, holds it.
         """
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
         path = Path(run_dir) / LOCK_FILE
         for _ in range(3):
             try:

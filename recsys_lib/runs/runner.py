@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import recsys_lib
-from recsys_lib.runs.notebooks import NOTEBOOKS, notebook_spec
+from recsys_lib.runs.notebooks import NOTEBOOKS, notebook_spec, resumed_params
 from recsys_lib.runs.record import (
     RESULTS_FILE,
     TERMINAL_STATUSES,
@@ -92,6 +92,8 @@ def run_notebook(
     Raises:
         RunExistsError: `results_dir` already holds a run, or another run writes there;
             `resume` holds no run or one that finished ok.
+        ConfigError: with `resume`, a parameter differs from the run's (checked before
+            the kernel starts).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -104,6 +106,8 @@ def run_notebook(
     lock = RunLock.acquire(run_dir)
     try:
         check_run_dir_free(run_dir, resume=resume is not None)
+        if resume is not None:
+            resumed_params(notebook_spec(name).params_type(), run_dir, parameters or {})
         executed = _executed_path(run_dir, source.stem)
         error: str | None = None
         with forward_signals(grace_s) as forwarder:
