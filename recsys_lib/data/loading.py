@@ -12,9 +12,7 @@ import pandas as pd
 
 from recsys_lib.data.discovery import DataSource, find_source
 from recsys_lib.data.layouts import get_layout, rating_scale
-from recsys_lib.data.movies import read_movies
-from recsys_lib.data.parquet_reader import ParquetRatings
-from recsys_lib.data.readers import ParseFailure, RatingsReader, TextRatings
+from recsys_lib.data.readers import ParseFailure, RatingsReader
 from recsys_lib.data.sampling import (
     RatingSampler,
     UserCounter,
@@ -35,9 +33,7 @@ _MB = 2**20
 
 def open_ratings(file: Path, layout: str, *, chunk_rows: int = 1_000_000) -> RatingsReader:
     """The chunked reader for a ratings file of `layout` (see `detect_layout`)."""
-    if layout == "parquet":
-        return ParquetRatings(file, chunk_rows)
-    return TextRatings(file, layout, chunk_rows)
+    return get_layout(layout).open_ratings(file, chunk_rows)
 
 
 def load_ratings(
@@ -184,12 +180,13 @@ def load_movies(source: str | Path | DataSource | None = None) -> pd.DataFrame:
         DataError: no movies file in the source's layout, or a malformed one.
     """
     src = find_source(source)
+    layout = get_layout(src.layout)
     if src.movies_file is None:
-        expected = get_layout(src.layout).movies_name
         raise DataError(
-            f"{src.path}: no movies file next to {src.ratings_file.name} (looked for {expected})"
+            f"{src.path}: no movies file next to {src.ratings_file.name} "
+            f"(looked for {layout.movies_name})"
         )
-    movies = read_movies(src.movies_file, src.layout)
+    movies = layout.read_movies(src.movies_file)
     movies.attrs = {"source": src.as_dict()}
     return movies
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recsys_lib.data.layouts import RATING_ALIASES, map_columns
 from recsys_lib.data.readers import (
     ITEM,
     OK,
@@ -27,7 +26,14 @@ from recsys_lib.data.readers import (
     collect_bad_rows,
     in_int32,
 )
-from recsys_lib.data.schema import RATING_COLUMNS, RATING_DTYPES, DataError, RatingScale
+from recsys_lib.data.schema import (
+    RATING_ALIASES,
+    RATING_COLUMNS,
+    RATING_DTYPES,
+    DataError,
+    RatingScale,
+    map_columns,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa

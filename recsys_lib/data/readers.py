@@ -19,8 +19,14 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from recsys_lib.data.layouts import RATING_ALIASES, map_columns
-from recsys_lib.data.schema import RATING_COLUMNS, RATING_DTYPES, DataError, RatingScale
+from recsys_lib.data.schema import (
+    RATING_ALIASES,
+    RATING_COLUMNS,
+    RATING_DTYPES,
+    DataError,
+    RatingScale,
+    map_columns,
+)
 
 __all__ = [
     "BadRows",
@@ -173,22 +179,23 @@ class TextFormat:
     datetime_timestamps: bool
 
     @classmethod
-    def of(cls, file: Path, layout: str) -> TextFormat:
-        """Read the header (csv layouts) and the first row to learn the file's format."""
+    def of(cls, file: Path, sep: str, *, header: bool) -> TextFormat:
+        """Learn a file's format from its layout's separator and, when it has a header,
+        from the header (column order) and the first row (unix seconds or date-times).
+        Files without a header hold user, item, rating and unix seconds in that order."""
         first_lines = _first_lines(file, 2)
         if not first_lines:
             raise DataError(f"{file}: the file is empty (no ratings)")
-        if layout in ("ml-100k", "ml-1m"):
-            sep = "\t" if layout == "ml-100k" else "::"
+        if not header:
             return cls(sep, 4, (0, 1, 2, 3), 0, datetime_timestamps=False)
-        header = first_lines[0]
+        first = first_lines[0]
         for mark in _BOM:
-            header = header.removeprefix(mark)
-        names = [name.strip().strip('"') for name in header.split(",")]
+            first = first.removeprefix(mark)
+        names = [name.strip().strip('"') for name in first.split(sep)]
         positions = tuple(map_columns(names, RATING_ALIASES, file))
-        first_row = first_lines[1].split(",") if len(first_lines) > 1 else []
+        first_row = first_lines[1].split(sep) if len(first_lines) > 1 else []
         stamp = first_row[positions[3]] if len(first_row) > positions[3] else ""
-        return cls(",", len(names), positions, 1, bool(_DATETIME.match(stamp)))
+        return cls(sep, len(names), positions, 1, bool(_DATETIME.match(stamp)))
 
 
 def _first_lines(file: Path, n: int) -> list[str]:
@@ -197,13 +204,20 @@ def _first_lines(file: Path, n: int) -> list[str]:
 
 
 class TextRatings(RatingsReader):
-    """Reader of the delimited layouts: u.data, ratings.dat, ratings.csv, rating.csv."""
+    """Reader of the delimited layouts: u.data, ratings.dat, ratings.csv, rating.csv.
+
+    Args:
+        file: the ratings file.
+        chunk_rows: rows parsed at a time.
+        sep: the field separator ("\\t", "::", ",").
+        header: the first line names the columns.
+    """
 
     unit = "line"
 
-    def __init__(self, file: Path, layout: str, chunk_rows: int) -> None:
+    def __init__(self, file: Path, chunk_rows: int, *, sep: str, header: bool) -> None:
         super().__init__(file, chunk_rows)
-        self.format = TextFormat.of(file, layout)
+        self.format = TextFormat.of(file, sep, header=header)
 
     def chunks(
         self, columns: Sequence[str] = RATING_COLUMNS, *, skip: np.ndarray | None = None
