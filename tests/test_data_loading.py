@@ -21,9 +21,15 @@ from recsys_lib.data.schema import RATING_DTYPES, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-HEADER = "userId,movieId,rating,timestamp\n"
 # 5 ratings by 3 users on 3 items.
-SMALL = HEADER + "1,10,4.0,100\n1,20,3.5,200\n2,10,5.0,300\n2,30,1.0,400\n3,20,0.5,500\n"
+SMALL = pd.DataFrame(
+    {
+        "user_id": np.int32([1, 1, 2, 2, 3]),
+        "item_id": np.int32([10, 20, 10, 30, 20]),
+        "rating": np.float32([4.0, 3.5, 5.0, 1.0, 0.5]),
+        "timestamp": np.int32([100, 200, 300, 400, 500]),
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +42,8 @@ def no_discovered_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch) ->
 
 
 @pytest.fixture
-def small_csv(tmp_path: Path) -> Path:
-    file = tmp_path / "ratings.csv"
-    file.write_text(SMALL)
-    return file
+def small_csv(movielens_dir) -> Path:
+    return movielens_dir("csv", SMALL) / "ratings.csv"
 
 
 def test_describe_ratings_is_hand_checked_and_json_ready(small_csv: Path) -> None:

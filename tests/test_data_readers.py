@@ -1,5 +1,7 @@
-"""Every MovieLens layout read back from small hand-written files, and every kind of bad
-input rejected with a message naming the file, the line and the problem."""
+"""Every MovieLens layout read back from folders written by `write_ratings` (whose lines
+`test_data_synthetic` checks against GroupLens's), input the writers do not produce (our
+column names, extra columns, other file names), and every kind of bad input rejected with
+a message naming the file, the line and the problem."""
 
 from __future__ import annotations
 
@@ -57,50 +59,36 @@ def rows(sep: str, rating_format: str = "{:g}") -> str:
     )
 
 
-def write_ml_100k(folder: Path) -> Path:
-    write(folder / "u.data", rows("\t"))
-    action_comedy = "|".join("1" if g in (1, 5) else "0" for g in range(19))
-    write(
-        folder / "u.item",
-        f"10|Café Society (1995)|01-Jan-1995||http://imdb/x|{action_comedy}\n"
-        f"20|Heat (1995)|01-Jan-1995||http://imdb/y|{UITEM_FLAGS}\n",
-        encoding="latin-1",
+def movies(titles: list[str], genres: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"item_id": np.array([10, 20][: len(titles)], np.int32), "title": titles, "genres": genres}
     )
-    return folder
 
 
-def write_ml_1m(folder: Path) -> Path:
-    write(folder / "ratings.dat", rows("::"))
-    write(
-        folder / "movies.dat",
-        "10::Amélie (2001)::Comedy|Romance\n20::Star Wars: Episode IV (1977)::Action\n",
-        encoding="latin-1",
-    )
-    return folder
+LAYOUTS = ["ml-100k", "ml-1m", "csv", "kaggle-csv", "parquet"]
 
 
-def write_csv(folder: Path) -> Path:
-    write(folder / "ratings.csv", "userId,movieId,rating,timestamp\n" + rows(",", "{:.1f}"))
-    write(
-        folder / "movies.csv",
-        'movieId,title,genres\n10,"Shawshank Redemption, The (1994)",Crime|Drama\n'
-        "20,Heat (1995),(no genres listed)\n",
-    )
-    return folder
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_each_layout_reads_back_exactly(movielens_dir, layout: str) -> None:
+    folder = movielens_dir(layout, expected())
+    ratings = load_ratings(folder)
+    pd.testing.assert_frame_equal(ratings, expected())
+    assert isinstance(ratings.index, pd.RangeIndex)
+    assert ratings.attrs["source"]["layout"] == layout
+    # The ratings file itself is accepted as the path too.
+    by_file = load_ratings(detect_layout(folder)[1])
+    pd.testing.assert_frame_equal(by_file, ratings)
 
 
-def write_kaggle(folder: Path) -> Path:
-    lines = [
-        f"{u},{i},{r:.1f},{text}"
-        for u, i, r, (text, _) in zip(USERS, ITEMS, RATINGS, KAGGLE_TIMES, strict=True)
-    ]
-    write(folder / "rating.csv", "userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n")
-    write(folder / "movie.csv", "movieId,title,genres\n10,Heat (1995),Action|Crime\n")
-    return folder
+def test_kaggle_date_times_are_read_as_utc_seconds(movielens_dir) -> None:
+    stamps = [seconds for _, seconds in KAGGLE_TIMES]
+    folder = movielens_dir("kaggle-csv", expected(stamps))
+    lines = (folder / "rating.csv").read_text().splitlines()
+    assert [line.rsplit(",", 1)[1] for line in lines[1:]] == [text for text, _ in KAGGLE_TIMES]
+    pd.testing.assert_frame_equal(load_ratings(folder), expected(stamps))
 
 
-def write_parquet(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+def test_parquet_with_movielens_names_and_int64_ids(tmp_path: Path) -> None:
     table = pa.table(
         {
             "userId": pa.array(USERS, pa.int64()),
@@ -109,34 +97,8 @@ def write_parquet(folder: Path) -> Path:
             "timestamp": pa.array(STAMPS, pa.int64()),
         }
     )
-    pq.write_table(table, folder / "ratings.parquet")
-    pq.write_table(
-        pa.table({"movieId": [10], "title": ["Heat (1995)"], "genres": ["Action"]}),
-        folder / "movies.parquet",
-    )
-    return folder
-
-
-WRITERS = {
-    "ml-100k": write_ml_100k,
-    "ml-1m": write_ml_1m,
-    "csv": write_csv,
-    "kaggle-csv": write_kaggle,
-    "parquet": write_parquet,
-}
-
-
-@pytest.mark.parametrize("layout", list(WRITERS))
-def test_each_layout_reads_back_exactly(tmp_path: Path, layout: str) -> None:
-    folder = WRITERS[layout](tmp_path / "data")
-    ratings = load_ratings(folder)
-    stamps = [seconds for _, seconds in KAGGLE_TIMES] if layout == "kaggle-csv" else STAMPS
-    pd.testing.assert_frame_equal(ratings, expected(stamps))
-    assert isinstance(ratings.index, pd.RangeIndex)
-    assert ratings.attrs["source"]["layout"] == layout
-    # The ratings file itself is accepted as the path too.
-    by_file = load_ratings(detect_layout(folder)[1])
-    pd.testing.assert_frame_equal(by_file, ratings)
+    pq.write_table(table, tmp_path / "ratings.parquet")
+    pd.testing.assert_frame_equal(load_ratings(tmp_path), expected())
 
 
 def test_other_file_names_are_read_by_suffix(tmp_path: Path) -> None:
@@ -168,35 +130,47 @@ def test_parquet_with_our_names_and_timestamp_type(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("layout", "titles", "genres"),
+    ("layout", "titles", "genres", "read_genres"),
     [
+        # u.item holds genre flags: a movie without genres is flagged "unknown".
         ("ml-100k", ["Café Society (1995)", "Heat (1995)"],
-         ["Action|Comedy", "(no genres listed)"]),
-        ("ml-1m", ["Amélie (2001)", "Star Wars: Episode IV (1977)"], ["Comedy|Romance", "Action"]),
+         ["Action|Comedy", "(no genres listed)"], ["Action|Comedy", "unknown"]),
+        ("ml-1m", ["Amélie (2001)", "Star Wars: Episode IV (1977)"], ["Comedy|Romance", "Action"],
+         None),
         ("csv", ["Shawshank Redemption, The (1994)", "Heat (1995)"],
-         ["Crime|Drama", "(no genres listed)"]),
-        ("kaggle-csv", ["Heat (1995)"], ["Action|Crime"]),
-        ("parquet", ["Heat (1995)"], ["Action"]),
+         ["Crime|Drama", "(no genres listed)"], None),
+        ("kaggle-csv", ["Heat (1995)"], ["Action|Crime"], None),
+        ("parquet", ["Heat (1995)"], ["Action"], None),
     ],
 )  # fmt: skip
-def test_movies_of_each_layout(tmp_path: Path, layout: str, titles: list, genres: list) -> None:
-    movies = load_movies(WRITERS[layout](tmp_path / "data"))
-    assert movies["item_id"].dtype == np.int32
-    assert movies["item_id"].tolist() == [10, 20][: len(titles)]
-    assert movies["title"].tolist() == titles
-    assert movies["genres"].tolist() == genres
+def test_movies_of_each_layout(
+    movielens_dir, layout: str, titles: list, genres: list, read_genres: list | None
+) -> None:
+    read = load_movies(movielens_dir(layout, movies=movies(titles, genres)))
+    assert read["item_id"].dtype == np.int32
+    assert read["item_id"].tolist() == [10, 20][: len(titles)]
+    assert read["title"].tolist() == titles
+    assert read["genres"].tolist() == (read_genres or genres)
 
 
 def test_ml_100k_genre_names_come_from_u_genre(tmp_path: Path) -> None:
-    folder = write_ml_100k(tmp_path)
-    write(folder / "u.genre", "".join(f"G{k}|{k}\n" for k in range(19)))
-    assert load_movies(folder)["genres"].tolist() == ["G1|G5", "(no genres listed)"]
+    write(tmp_path / "u.data", rows("\t"))
+    action_comedy = "|".join("1" if g in (1, 5) else "0" for g in range(19))
+    write(
+        tmp_path / "u.item",
+        f"10|Café Society (1995)|01-Jan-1995||http://imdb/x|{action_comedy}\n"
+        f"20|Heat (1995)|01-Jan-1995||http://imdb/y|{UITEM_FLAGS}\n",
+        encoding="latin-1",
+    )
+    assert load_movies(tmp_path)["genres"].tolist() == ["Action|Comedy", "(no genres listed)"]
+    write(tmp_path / "u.genre", "".join(f"G{k}|{k}\n" for k in range(19)))
+    assert load_movies(tmp_path)["genres"].tolist() == ["G1|G5", "(no genres listed)"]
 
 
-def test_missing_movies_file_is_named(tmp_path: Path) -> None:
-    write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n" + rows(","))
+def test_missing_movies_file_is_named(movielens_dir) -> None:
+    folder = movielens_dir("csv", movies=False)
     with pytest.raises(DataError, match=r"no movies file next to ratings\.csv.*movies\.csv"):
-        load_movies(tmp_path)
+        load_movies(folder)
 
 
 def test_release_is_guessed_from_folder_names() -> None:
