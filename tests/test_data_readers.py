@@ -301,3 +301,68 @@ def test_empty_data(tmp_path: Path, text: str, problem: str) -> None:
     file = write(tmp_path / "ratings.csv", text)
     with pytest.raises(DataError, match=f"ratings.csv: {problem}"):
         load_ratings(file)
+
+
+# ---- ids and timestamps at load -------------------------------------------------------
+# -1 is the padding value of top-k arrays, so no id may take it; timestamps are unix
+# seconds from 1970.
+
+# (layout, unit and number of the 4th rating: csv files have a header line).
+FOURTH_ROW = {"ml-100k": "line 4", "ml-1m": "line 4", "csv": "line 5",
+              "kaggle-csv": "line 5", "parquet": "row 4"}  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_negative_item_id_is_an_error_naming_file_row_column_and_value(
+    movielens_dir, layout: str
+) -> None:
+    folder = movielens_dir(layout, expected().assign(item_id=np.int32([10, 20, 10, -1, 20])))
+    file = detect_layout(folder)[1]
+    with pytest.raises(DataError) as error:
+        load_ratings(folder)
+    message = str(error.value)
+    assert message.startswith(f"{file}: {FOURTH_ROW[layout]}: item id is missing, negative")
+    column = {"csv": "column 2 'movieId'", "kaggle-csv": "column 2 'movieId'",
+              "parquet": "column 'item_id'"}.get(layout, "column 2")  # fmt: skip
+    assert f"({column}: " in message and "-1" in message
+    assert "on_bad_rows='skip'" in message
+    skipped = load_ratings(folder, on_bad_rows="skip")
+    pd.testing.assert_frame_equal(skipped, expected().drop(index=3).reset_index(drop=True))
+    assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "problem"),
+    [
+        ("ratings.csv", HEADER + "1,2,3.0,4\n-3,2,3.0,4\n", 3,
+         "user id is missing, negative or not an integer in the int32 range "
+         "(column 1 'userId': '-3')"),
+        ("ratings.csv", HEADER + "1,2,3.0,4\n1,3,3.0,-5\n", 3,
+         "timestamp is missing, negative or not a time in 1970-2038"),
+        ("ratings.dat", "1::2::3::4\n1::-2::3::4\n", 2, "item id is missing, negative"),
+        ("u.data", "1\t2\t3\t4\n1\t2\t3\t-4\n", 2, "(column 4: '-4')"),
+        ("rating.csv", HEADER + "1,2,3.0,2005-04-02 23:53:47\n1,3,3.0,1969-12-31 23:59:59\n",
+         3, "(column 4 'timestamp': '1969-12-31 23:59:59')"),
+        ("ratings.csv", HEADER + "1,2,3.0,4\n1,2.5,3.0,4\n", 3, "(column 2 'movieId': '2.5')"),
+    ],
+)  # fmt: skip
+def test_negative_and_non_integer_ids_and_times_name_line_column_and_value(
+    tmp_path: Path, name: str, text: str, line: int, problem: str
+) -> None:
+    file = write(tmp_path / name, text)
+    with pytest.raises(DataError) as error:
+        load_ratings(file)
+    message = str(error.value)
+    assert message.startswith(f"{file}: line {line}: ")
+    assert problem in message and repr(text.splitlines()[line - 1]) in message
+
+
+def test_a_negative_parquet_user_and_timestamp_name_the_row(tmp_path: Path) -> None:
+    table = pa.table({"userId": [1, -7, 3, 4], "movieId": [1, 2, 3, 4],
+                      "rating": [1.0, 2.0, 3.0, 4.0], "timestamp": [1, 2, -3, 4]})  # fmt: skip
+    pq.write_table(table, tmp_path / "ratings.parquet")
+    with pytest.raises(DataError, match=r"ratings\.parquet: row 2: user id .*'userId': -7\)"):
+        load_ratings(tmp_path)
+    skipped = load_ratings(tmp_path, on_bad_rows="skip", chunk_rows=3)
+    assert skipped["user_id"].tolist() == [1, 4]
+    assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 2

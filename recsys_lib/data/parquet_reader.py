@@ -7,6 +7,7 @@ only when a parquet file is read.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_lib.data.readers import (
+    FIELD_OF,
     ITEM,
     OK,
     PROBLEMS,
@@ -24,7 +26,7 @@ from recsys_lib.data.readers import (
     ParseFailure,
     RatingsReader,
     collect_bad_rows,
-    in_int32,
+    non_negative_int32,
 )
 from recsys_lib.data.schema import (
     RATING_ALIASES,
@@ -106,8 +108,7 @@ class ParquetRatings(RatingsReader):
 
     def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
         batches = (
-            (number, codes,
-             lambda i, batch=batch, codes=codes: (_row_text(batch, i), PROBLEMS[int(codes[i])]))
+            (number, codes, partial(_describe, self.names, batch, codes))
             for number, batch, _, codes in self._batches(RATING_COLUMNS)
         )
         return collect_bad_rows(batches, self.unit, first_only=first_only)
@@ -142,7 +143,17 @@ def _column_values(col: str, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_timestamp(array.type):
         array = array.cast(pa.timestamp("s", tz=array.type.tz), safe=False)
     values = pc.fill_null(array.cast(pa.int64()), 0).to_numpy()
-    return values, present & in_int32(values)
+    return values, present & non_negative_int32(values)
+
+
+def _describe(
+    names: dict[str, str], batch: pa.RecordBatch, codes: np.ndarray, index: int
+) -> tuple[str, str]:
+    """Row `index` of `batch` as text, and what is wrong with it (problem, column, value)."""
+    code = int(codes[index])
+    name = names[RATING_COLUMNS[FIELD_OF[code]]]
+    value = batch.column(name)[index].as_py()
+    return _row_text(batch, index), f"{PROBLEMS[code]} (column {name!r}: {value!r})"
 
 
 def _row_text(batch: pa.RecordBatch, index: int) -> str:

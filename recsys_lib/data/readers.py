@@ -37,7 +37,7 @@ __all__ = [
     "check_lines",
     "collect_bad_rows",
     "datetime_seconds",
-    "in_int32",
+    "non_negative_int32",
 ]
 
 SCAN_LINES = 500_000
@@ -49,11 +49,14 @@ _BOM = ("\ufeff", "ï»¿")  # the UTF-8 byte order mark, decoded as UTF-8 or as
 # Problem codes of a row, in the order they are checked.
 OK, BLANK, FIELDS, USER, ITEM, RATING, TIMESTAMP = 0, -1, 1, 2, 3, 4, 5
 PROBLEMS = {
-    USER: "user id is missing or not an integer in the int32 range",
-    ITEM: "item id is missing or not an integer in the int32 range",
+    USER: "user id is missing, negative or not an integer in the int32 range",
+    ITEM: "item id is missing, negative or not an integer in the int32 range",
     RATING: "rating is missing or not a number",
-    TIMESTAMP: "timestamp is missing or not a time in 1901-2038 (int32 unix seconds or date-time)",
+    TIMESTAMP: "timestamp is missing, negative or not a time in 1970-2038 "
+    "(int32 unix seconds or date-time)",
 }
+# Which field of RATING_COLUMNS each problem code is about.
+FIELD_OF = {USER: 0, ITEM: 1, RATING: 2, TIMESTAMP: 3}
 
 
 class ParseFailure(DataError):
@@ -115,9 +118,10 @@ def collect_bad_rows(
     return BadRows(np.concatenate(found), unit, *first)
 
 
-def in_int32(values: np.ndarray) -> np.ndarray:
-    """Boolean mask of `values` (any numeric dtype, NaN allowed) inside the int32 range."""
-    return (values >= _INT32.min) & (values <= _INT32.max)
+def non_negative_int32(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of `values` (any numeric dtype, NaN allowed) in 0 .. int32 max: the
+    range of ids (-1 is the padding value of top-k arrays) and of unix seconds."""
+    return (values >= 0) & (values <= _INT32.max)
 
 
 def datetime_seconds(values: pd.Series, *, errors: str = "raise") -> np.ndarray:
@@ -170,6 +174,7 @@ class TextFormat:
         positions: field index of user_id, item_id, rating and timestamp.
         header_lines: 1 when the first line names the columns, else 0.
         datetime_timestamps: timestamps are date-time strings rather than unix seconds.
+        names: the header's column names (empty without a header).
     """
 
     sep: str
@@ -177,6 +182,7 @@ class TextFormat:
     positions: tuple[int, ...]
     header_lines: int
     datetime_timestamps: bool
+    names: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, file: Path, sep: str, *, header: bool) -> TextFormat:
@@ -195,7 +201,7 @@ class TextFormat:
         positions = tuple(map_columns(names, RATING_ALIASES, file))
         first_row = first_lines[1].split(sep) if len(first_lines) > 1 else []
         stamp = first_row[positions[3]] if len(first_row) > positions[3] else ""
-        return cls(sep, len(names), positions, 1, bool(_DATETIME.match(stamp)))
+        return cls(sep, len(names), positions, 1, bool(_DATETIME.match(stamp)), tuple(names))
 
 
 def _first_lines(file: Path, n: int) -> list[str]:
@@ -267,13 +273,16 @@ class TextRatings(RatingsReader):
             values = raw[position]
             if col == "timestamp" and self.format.datetime_timestamps:
                 seconds = datetime_seconds(values)
-                if not in_int32(seconds).all():
-                    raise ParseFailure(f"{self.file}: a date-time is missing or after 2038")
+                if not non_negative_int32(seconds).all():
+                    raise ParseFailure(f"{self.file}: a date-time is missing or not in 1970-2038")
                 columns[col] = seconds.astype(np.int32)
             else:
                 columns[col] = values.to_numpy()
         if "rating" in columns and np.isnan(columns["rating"]).any():
             raise ParseFailure(f"{self.file}: a rating is missing or not a number")
+        for col in ("user_id", "item_id", "timestamp"):
+            if col in columns and (columns[col] < 0).any():
+                raise ParseFailure(f"{self.file}: a {col} is negative")
         return pd.DataFrame(columns, copy=False)
 
     def _scan(self) -> Iterator[tuple[int, list[str], np.ndarray, np.ndarray]]:
@@ -297,10 +306,13 @@ class TextRatings(RatingsReader):
         return collect_bad_rows(batches, self.unit, first_only=first_only)
 
     def _reason(self, line: str, code: int) -> str:
+        fmt = self.format
+        fields = line.split(fmt.sep)
         if code == FIELDS:
-            sep, n_fields = self.format.sep, self.format.n_fields
-            return f"{len(line.split(sep))} fields, expected {n_fields} separated by {sep!r}"
-        return PROBLEMS[code]
+            return f"{len(fields)} fields, expected {fmt.n_fields} separated by {fmt.sep!r}"
+        position = fmt.positions[FIELD_OF[code]]
+        name = f" {fmt.names[position]!r}" if fmt.names else ""
+        return f"{PROBLEMS[code]} (column {position + 1}{name}: {fields[position]!r})"
 
     def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
         for number, lines, codes, ratings in self._scan():
@@ -326,7 +338,7 @@ def check_lines(lines: list[str], fmt: TextFormat) -> tuple[np.ndarray, np.ndarr
         ITEM: _int32_mask(fields[fmt.positions[1]]),
         RATING: np.isfinite(ratings),
         TIMESTAMP: (
-            in_int32(datetime_seconds(fields[fmt.positions[3]], errors="coerce"))
+            non_negative_int32(datetime_seconds(fields[fmt.positions[3]], errors="coerce"))
             if fmt.datetime_timestamps
             else _int32_mask(fields[fmt.positions[3]])
         ),
@@ -341,4 +353,4 @@ def _int32_mask(values: pd.Series) -> np.ndarray:
     """Fields that are integers inside the int32 range."""
     is_int = values.str.fullmatch(_INT).fillna(False).to_numpy(dtype=bool)
     numbers = pd.to_numeric(values.where(is_int), errors="coerce").to_numpy(np.float64)
-    return is_int & in_int32(numbers)
+    return is_int & non_negative_int32(numbers)
