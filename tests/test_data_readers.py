@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recsys_lib.data import readers
 from recsys_lib.data.layouts import detect_layout, guess_release
 from recsys_lib.data.loading import load_movies, load_ratings
 from recsys_lib.data.schema import DataError
@@ -366,3 +367,59 @@ def test_a_negative_parquet_user_and_timestamp_name_the_row(tmp_path: Path) -> N
     skipped = load_ratings(tmp_path, on_bad_rows="skip", chunk_rows=3)
     assert skipped["user_id"].tolist() == [1, 4]
     assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 2
+
+
+# ---- a bad row late in a big file is found fast ---------------------------------------
+
+
+def test_a_bad_last_line_is_scanned_for_from_its_chunk_only(
+    movielens_dir, tiny_ratings: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = movielens_dir("csv", tiny_ratings)
+    with open(folder / "ratings.csv", "a") as handle:
+        handle.write("\n1,2,3.0\n")  # a blank line 202 (skipped), then a short line 203
+    scanned: list[int] = []
+    check_lines = readers.check_lines
+
+    def counting(lines: list[str], fmt: readers.TextFormat) -> tuple[np.ndarray, np.ndarray]:
+        scanned.append(len(lines))
+        return check_lines(lines, fmt)
+
+    monkeypatch.setattr(readers, "check_lines", counting)
+    with pytest.raises(DataError, match=r"ratings\.csv: line 203: 3 fields, expected 4"):
+        load_ratings(folder, chunk_rows=30)
+    # The chunks of rows 1-180 parsed: the scan starts at line 182 (header + 180 + 1).
+    assert scanned == [203 - 182 + 1]
+    skipped = load_ratings(folder, chunk_rows=30, on_bad_rows="skip")
+    pd.testing.assert_frame_equal(skipped, tiny_ratings)
+    assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 1
+
+
+def test_a_batch_of_only_short_lines_is_reported_not_crashed_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "SCAN_LINES", 2)
+    file = write(tmp_path / "ratings.csv", HEADER + "1,2,3.0,4\n1,3,3.0,5\n1,4\n1,5\n")
+    with pytest.raises(DataError, match=r"line 4: 2 fields, expected 4"):
+        load_ratings(file)
+    assert len(load_ratings(file, on_bad_rows="skip")) == 2
+
+
+def test_a_bad_last_parquet_row_and_a_late_rating_outside_the_scale(movielens_dir) -> None:
+    ratings = pd.concat([expected()] * 4, ignore_index=True)
+    folder = movielens_dir("parquet", ratings.assign(user_id=np.int32([1] * 19 + [-1])))
+    with pytest.raises(DataError, match=r"ratings\.parquet: row 20: user id"):
+        load_ratings(folder, chunk_rows=3)
+    folder = movielens_dir("ml-100k", ratings)
+    with open(folder / "u.data", "a") as handle:
+        handle.write("1\t2\t7\t4\n")
+    with pytest.raises(DataError, match=r"1 ratings outside .*e\.g\. line 21: '1\\t2\\t7\\t4'"):
+        load_ratings(folder, chunk_rows=3)
+
+
+@pytest.mark.parametrize(
+    ("line", "start"), [(1, (1, 0)), (2, (2, 4)), (3, (3, 5)), (4, (4, 9)), (9, (5, 13))]
+)
+def test_line_start_counts_newlines(tmp_path: Path, line: int, start: tuple[int, int]) -> None:
+    file = write(tmp_path / "f.txt", "abc\n\nxyz\nend\n")  # lines start at bytes 0, 4, 5, 9
+    assert readers._line_start(file, line) == start

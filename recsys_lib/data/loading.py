@@ -88,7 +88,11 @@ def load_ratings(
     try:
         frame = read.run(sample_size, strategy, seed, skip)
     except ParseFailure as failure:
-        bad = reader.find_bad_rows(first_only=on_bad_rows == "error")
+        # The rows of the chunks parsed before the failing one are well formed: the scan
+        # starts after them, so a bad last line is named as soon as its chunk is parsed.
+        bad = reader.find_bad_rows(
+            first_only=on_bad_rows == "error", after_rows=failure.good_rows
+        )
         if bad is None:
             raise DataError(f"{failure}; no malformed row was found when scanning") from None
         if on_bad_rows == "error":
@@ -105,7 +109,7 @@ def load_ratings(
         read = _Read(reader, scale)
         frame = read.run(sample_size, strategy, seed, skip)
     if read.n_outside:
-        example = reader.first_outside(scale)
+        example = reader.first_outside(scale, after_rows=read.rows_before_outside)
         shown = "" if example is None else f", e.g. {reader.unit} {example[0]}: {example[1]!r}"
         raise DataError(
             f"{src.ratings_file}: {read.n_outside} ratings outside the "
@@ -124,18 +128,28 @@ def load_ratings(
 
 
 class _Read:
-    """One attempt at reading a file: the frame, plus counts of rows and bad ratings."""
+    """One attempt at reading a file: the frame, plus counts of rows and bad ratings.
+
+    Attributes:
+        n_rows: rows read.
+        n_outside: ratings outside the scale.
+        rows_before_outside: rows read before the first chunk holding such a rating.
+    """
 
     def __init__(self, reader: RatingsReader, scale: RatingScale) -> None:
         self.reader = reader
         self.scale = scale
         self.n_rows = 0
         self.n_outside = 0
+        self.rows_before_outside = 0
 
     def _checked(self, skip: np.ndarray | None) -> Iterator[pd.DataFrame]:
         for chunk in self.reader.chunks(skip=skip):
+            outside = int((~self.scale.contains(chunk["rating"].to_numpy())).sum())
+            if outside and not self.n_outside:
+                self.rows_before_outside = self.n_rows
             self.n_rows += len(chunk)
-            self.n_outside += int((~self.scale.contains(chunk["rating"].to_numpy())).sum())
+            self.n_outside += outside
             yield chunk
 
     def run(

@@ -8,6 +8,7 @@ file (`find_bad_rows`) for the exact line numbers, which keeps the happy path fa
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 from abc import ABC, abstractmethod
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 SCAN_LINES = 500_000
+_BLOCK_BYTES = 1 << 24  # bytes read at a time when counting lines
+_NEWLINE = ord("\n")
 _INT = r"\s*[+-]?\d+\s*"
 _INT32 = np.iinfo(np.int32)
 _DATETIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
@@ -60,7 +63,16 @@ FIELD_OF = {USER: 0, ITEM: 1, RATING: 2, TIMESTAMP: 3}
 
 
 class ParseFailure(DataError):
-    """The fast parser met a row it could not read; `find_bad_rows` tells which."""
+    """The fast parser met a row it could not read; `find_bad_rows` tells which.
+
+    Attributes:
+        good_rows: number of rows at the start of the file known to be well formed (those
+            of the chunks parsed before the failing one), so the scan can start after them.
+    """
+
+    def __init__(self, message: str, *, good_rows: int = 0) -> None:
+        super().__init__(message)
+        self.good_rows = good_rows
 
 
 @dataclass(frozen=True)
@@ -156,12 +168,14 @@ class RatingsReader(ABC):
         """
 
     @abstractmethod
-    def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
-        """Scan the file for malformed rows (all of them, or stop at the first)."""
+    def find_bad_rows(self, *, first_only: bool, after_rows: int = 0) -> BadRows | None:
+        """Scan the file for malformed rows (all of them, or stop at the first), starting
+        after its first `after_rows` rows, known good (see `ParseFailure.good_rows`)."""
 
     @abstractmethod
-    def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
-        """Number and text of the first well-formed row whose rating is outside `scale`."""
+    def first_outside(self, scale: RatingScale, *, after_rows: int = 0) -> tuple[int, str] | None:
+        """Number and text of the first well-formed row whose rating is outside `scale`,
+        looking after the first `after_rows` rows (known to be inside it)."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +256,8 @@ class TextRatings(RatingsReader):
         skiprows = list(range(fmt.header_lines))
         if skip is not None:
             skiprows.extend((skip - 1).tolist())
+        # Rows of the chunks parsed so far; all well formed when every field was parsed.
+        n_parsed = 0
         try:
             with pd.read_csv(
                 self.file,
@@ -257,11 +273,12 @@ class TextRatings(RatingsReader):
                 engine="c",
             ) as reader:
                 for raw in reader:
-                    yield self._normalize(raw, wanted, check_gaps=whole_rows and stride == 2)
-        except ParseFailure:
-            raise
-        except (ValueError, OverflowError, TypeError) as exc:
-            raise ParseFailure(f"{self.file}: {exc}") from exc
+                    chunk = self._normalize(raw, wanted, check_gaps=whole_rows and stride == 2)
+                    n_parsed += len(chunk)
+                    yield chunk
+        except (ValueError, OverflowError, TypeError) as exc:  # ParseFailure is a ValueError
+            good_rows = n_parsed if whole_rows else 0
+            raise ParseFailure(f"{self.file}: {exc}", good_rows=good_rows) from exc
 
     def _normalize(
         self, raw: pd.DataFrame, wanted: dict[str, int], *, check_gaps: bool
@@ -285,23 +302,24 @@ class TextRatings(RatingsReader):
                 raise ParseFailure(f"{self.file}: a {col} is negative")
         return pd.DataFrame(columns, copy=False)
 
-    def _scan(self) -> Iterator[tuple[int, list[str], np.ndarray, np.ndarray]]:
+    def _scan(self, after_rows: int) -> Iterator[tuple[int, list[str], np.ndarray, np.ndarray]]:
         """Batches of (number of the batch's first line, its lines, problem code per line,
-        rating per line as float64, NaN where unreadable)."""
-        with open(self.file, encoding="latin-1", newline="") as handle:
-            number = self.format.header_lines + 1
-            for _ in range(self.format.header_lines):
-                next(handle, None)
+        rating per line as float64, NaN where unreadable), from the line of row
+        `after_rows` + 1 if no line were blank or skipped: no later than that row's line."""
+        number, offset = _line_start(self.file, self.format.header_lines + after_rows + 1)
+        with open(self.file, "rb") as raw:
+            raw.seek(offset)
+            handle = io.TextIOWrapper(raw, encoding="latin-1", newline="")
             while lines := [line.rstrip("\r\n") for line in itertools.islice(handle, SCAN_LINES)]:
                 codes, ratings = check_lines(lines, self.format)
                 yield number, lines, codes, ratings
                 number += len(lines)
 
-    def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
+    def find_bad_rows(self, *, first_only: bool, after_rows: int = 0) -> BadRows | None:
         batches = (
             (number, codes,
              lambda i, lines=lines, codes=codes: (lines[i], self._reason(lines[i], int(codes[i]))))
-            for number, lines, codes, _ in self._scan()
+            for number, lines, codes, _ in self._scan(after_rows)
         )
         return collect_bad_rows(batches, self.unit, first_only=first_only)
 
@@ -314,12 +332,28 @@ class TextRatings(RatingsReader):
         name = f" {fmt.names[position]!r}" if fmt.names else ""
         return f"{PROBLEMS[code]} (column {position + 1}{name}: {fields[position]!r})"
 
-    def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
-        for number, lines, codes, ratings in self._scan():
+    def first_outside(self, scale: RatingScale, *, after_rows: int = 0) -> tuple[int, str] | None:
+        for number, lines, codes, ratings in self._scan(after_rows):
             outside = np.flatnonzero((codes == OK) & ~scale.contains(ratings))
             if len(outside):
                 return number + int(outside[0]), lines[outside[0]]
         return None
+
+
+def _line_start(file: Path, line: int) -> tuple[int, int]:
+    """(number, byte offset) of the start of 1-based `line` of `file`, found by counting
+    newlines in large binary blocks (fast: nothing is decoded); the number and offset
+    just past the last newline when the file has fewer lines."""
+    number, start, offset = 1, 0, 0
+    with open(file, "rb") as handle:
+        while number < line and (block := handle.read(_BLOCK_BYTES)):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == _NEWLINE)
+            ends = ends[: line - number]
+            if len(ends):
+                number += len(ends)
+                start = offset + int(ends[-1]) + 1
+            offset += len(block)
+    return number, start
 
 
 def check_lines(lines: list[str], fmt: TextFormat) -> tuple[np.ndarray, np.ndarray]:
@@ -330,7 +364,8 @@ def check_lines(lines: list[str], fmt: TextFormat) -> tuple[np.ndarray, np.ndarr
     """
     text = pd.Series(lines, dtype="str")
     fields = text.str.split(fmt.sep, regex=False, expand=True)
-    fields = fields.reindex(columns=range(max(fmt.n_fields, fields.shape[1])))
+    if fields.shape[1] < fmt.n_fields:  # added columns must stay strings, not float NaN
+        fields = fields.reindex(columns=range(fmt.n_fields)).astype(text.dtype)
     codes = np.where(fields.notna().sum(axis=1).to_numpy() != fmt.n_fields, FIELDS, OK)
     ratings = pd.to_numeric(fields[fmt.positions[2]], errors="coerce").to_numpy(np.float64)
     checks = {
