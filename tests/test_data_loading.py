@@ -161,3 +161,18 @@ def test_embedded_data_ships_in_the_wheel(tmp_path: Path) -> None:
     assert source["origin"] == "embedded"
     assert Path(source["ratings_file"]).is_relative_to(site)
     assert n_ratings == 100836
+
+
+@pytest.mark.parametrize("strategy", ["ratings", "users"])
+def test_a_sample_larger_than_the_data_says_so(
+    small_csv: Path, strategy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="recsys_lib.data.sampling"):
+        sample = load_ratings(small_csv, sample_size=200_000, strategy=strategy)
+    pd.testing.assert_frame_equal(sample, load_ratings(small_csv))
+    note = "asked for 200,000 ratings; the data has 5: using all"
+    assert sample.attrs["sample"]["note"] == note
+    assert note in caplog.text
+    # Exactly the size of the data, or smaller: no note.
+    assert "note" not in load_ratings(small_csv, sample_size=5).attrs["sample"]
+    assert "note" not in load_ratings(small_csv, sample_size=4).attrs["sample"]

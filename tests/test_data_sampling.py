@@ -140,3 +140,10 @@ def test_streaming_sample_skips_bad_rows(movielens_dir, ratings: pd.DataFrame) -
 def test_sample_size_must_be_positive(ratings: pd.DataFrame, size: object) -> None:
     with pytest.raises(DataError, match="sample_size must be a positive integer"):
         sample_ratings(ratings, size)  # type: ignore[arg-type]
+
+
+def test_an_in_memory_sample_larger_than_the_data_says_so(ratings: pd.DataFrame) -> None:
+    sample = sample_ratings(ratings, 10_000)
+    assert sample.attrs["sample"]["note"] == (
+        "asked for 10,000 ratings; the data has 3,000: using all"
+    )

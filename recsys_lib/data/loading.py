@@ -67,7 +67,9 @@ def load_ratings(
         (unix seconds), MovieLens ids kept, rows in file order, a RangeIndex;
         ``attrs["source"]`` is ``DataSource.as_dict()`` and ``attrs["sample"]`` holds
         strategy (None when not sampled), sample_size, seed, n_rows_read and
-        n_bad_rows_skipped.
+        n_bad_rows_skipped, plus a "note" when `sample_size` is larger than the data
+        ("asked for 200,000 ratings; the data has 100,836: using all", also logged as a
+        warning).
 
     Raises:
         DataError: a missing file or folder, an unknown layout, missing columns, a
