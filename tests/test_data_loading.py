@@ -176,3 +176,23 @@ def test_a_sample_larger_than_the_data_says_so(
     # Exactly the size of the data, or smaller: no note.
     assert "note" not in load_ratings(small_csv, sample_size=5).attrs["sample"]
     assert "note" not in load_ratings(small_csv, sample_size=4).attrs["sample"]
+
+
+@pytest.mark.parametrize("strategy", [None, "ratings", "users"])
+def test_on_bad_rows_goes_end_to_end_and_the_error_says_how_to_skip(
+    movielens_dir, strategy: str | None
+) -> None:
+    folder = movielens_dir("csv", SMALL)
+    with open(folder / "ratings.csv", "a") as handle:
+        handle.write("4,10,3.0\n")  # line 7: a field short
+    sampled = {} if strategy is None else {"sample_size": 3, "strategy": strategy}
+    with pytest.raises(DataError) as error:
+        load_ratings(folder, **sampled)
+    message = str(error.value)
+    assert "line 7: 3 fields, expected 4" in message
+    assert "on_bad_rows='skip'" in message and "ON_BAD_ROWS = 'skip'" in message
+    assert "--on-bad-rows skip" in message
+    loaded = load_ratings(folder, on_bad_rows="skip", **sampled)
+    pd.testing.assert_frame_equal(loaded, load_ratings(movielens_dir("csv", SMALL), **sampled))
+    assert loaded.attrs["sample"]["n_bad_rows_skipped"] == 1
+    assert describe_ratings(loaded)["sample"]["n_bad_rows_skipped"] == 1

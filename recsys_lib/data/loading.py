@@ -28,6 +28,11 @@ __all__ = ["BAD_ROW_POLICIES", "describe_ratings", "load_movies", "load_ratings"
 logger = logging.getLogger(__name__)
 
 BAD_ROW_POLICIES = ("error", "skip")
+# How to skip malformed rows from each place `on_bad_rows` reaches load_ratings.
+SKIP_HINT = (
+    "to skip such rows: on_bad_rows='skip' (notebooks: ON_BAD_ROWS = 'skip'; "
+    "recsys run / recsys data info: --on-bad-rows skip)"
+)
 _MB = 2**20
 
 
@@ -57,8 +62,12 @@ def load_ratings(
             users until at least `sample_size` ratings; reads the user column twice).
         seed: sampling seed; the sample equals ``sample_ratings(load_ratings(source),
             sample_size, strategy=strategy, seed=seed)``.
-        on_bad_rows: "error" (raise at the first malformed row) or "skip" (skip them all,
-            count them in ``attrs["sample"]["n_bad_rows_skipped"]`` and log a warning).
+        on_bad_rows: "error" (raise at the first malformed row, as soon as the chunk
+            holding it is parsed) or "skip" (skip them all, count them in
+            ``attrs["sample"]["n_bad_rows_skipped"]`` and log a warning). A malformed row
+            is one with the wrong number of fields, a missing, negative or non-integer
+            user or item id, a missing or non-numeric rating, or a missing or negative
+            timestamp.
         download: allow `find_source` to download a release that is not found locally.
         chunk_rows: rows parsed at a time.
 
@@ -98,9 +107,7 @@ def load_ratings(
         if bad is None:
             raise DataError(f"{failure}; no malformed row was found when scanning") from None
         if on_bad_rows == "error":
-            raise DataError(
-                f"{bad.message(src.ratings_file)} (pass on_bad_rows='skip' to skip such rows)"
-            ) from None
+            raise DataError(f"{bad.message(src.ratings_file)} ({SKIP_HINT})") from None
         skip = bad.numbers
         logger.warning(
             "%s: skipping %d malformed rows; the first: %s",
