@@ -1,8 +1,11 @@
-"""Ratings readers: one parser per layout, each yielding chunks of rows in our schema.
+"""Ratings readers yielding chunks of rows in our schema: the reader protocol, and the
+delimited-text reader that the text layouts configure with their separator and header
+(the layout table in `layouts` says which layout uses which reader).
 
 The fast path parses with explicit dtypes and only the needed columns. When it meets a
-row it cannot read it raises `ParseFailure`; the caller then asks the reader to scan the
-file (`find_bad_rows`) for the exact line numbers, which keeps the happy path fast.
+row it cannot read it raises `ParseFailure`, carrying how many rows parsed well before
+it; the caller then asks the reader to scan the file from there (`find_bad_rows`) for
+the exact line numbers, which keeps the happy path fast and a late bad row quick to name.
 """
 
 from __future__ import annotations
