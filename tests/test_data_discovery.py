@@ -13,8 +13,6 @@ from recsys_lib.data import discovery
 from recsys_lib.data.discovery import SEARCH_DEPTH, DataSource, embedded_path, find_source
 from recsys_lib.data.schema import DataError
 
-RATINGS = "userId,movieId,rating,timestamp\n1,2,3.0,4\n"
-
 
 @pytest.fixture
 def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
@@ -34,17 +32,21 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     return roots
 
 
-def release_folder(folder: Path, ratings_name: str = "ratings.csv") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ratings_name).write_text(RATINGS)
-    return folder
+@pytest.fixture
+def release_folder(movielens_dir):
+    """``release_folder(folder, layout="csv", movies=True)``: a MovieLens folder there."""
+
+    def make(folder: Path, layout: str = "csv", *, movies: bool = True) -> Path:
+        return movielens_dir(layout, folder=folder, movies=movies)
+
+    return make
 
 
-def test_discovery_order(places: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+def test_discovery_order(release_folder, places: dict[str, Path], tmp_path, monkeypatch) -> None:
     given = release_folder(tmp_path / "given")
     env = release_folder(tmp_path / "env")
-    kaggle = release_folder(places["kaggle"] / "movielens-20m-dataset", "rating.csv")
-    colab = release_folder(places["colab"] / "ml-1m", "ratings.dat")
+    kaggle = release_folder(places["kaggle"] / "movielens-20m-dataset", "kaggle-csv")
+    colab = release_folder(places["colab"] / "ml-1m", "ml-1m")
     cache = release_folder(places["cache"] / "ml-25m" / "ml-25m")
     monkeypatch.setenv("RECSYS_DATA", str(env))
 
@@ -71,12 +73,12 @@ def test_discovery_order(places: dict[str, Path], tmp_path: Path, monkeypatch) -
     assert "download is off" in found.reason
 
 
-def test_search_goes_a_few_levels_deep(places: dict[str, Path]) -> None:
+def test_search_goes_a_few_levels_deep(release_folder, places: dict[str, Path]) -> None:
     deep = places["kaggle"] / "a" / "b" / "c" / "d"  # one level too deep
     assert len(deep.relative_to(places["kaggle"]).parts) == SEARCH_DEPTH + 1
     release_folder(deep)
     assert find_source().origin == "embedded"
-    second = release_folder(places["kaggle"] / "b" / "x" / "ml-100k", "u.data")
+    second = release_folder(places["kaggle"] / "b" / "x" / "ml-100k", "ml-100k")
     first = release_folder(places["kaggle"] / "a" / "b" / "c")
     found = find_source()
     assert (found.origin, found.path) == ("kaggle", first)
@@ -84,15 +86,15 @@ def test_search_goes_a_few_levels_deep(places: dict[str, Path]) -> None:
     assert discovery.search_folders(places["kaggle"]) == [first, second]
 
 
-def test_a_folder_above_the_data_is_searched(places: dict[str, Path], tmp_path: Path) -> None:
+def test_a_folder_above_the_data_is_searched(release_folder, places, tmp_path: Path) -> None:
     inner = release_folder(tmp_path / "downloads" / "ml-latest-small")
     found = find_source(tmp_path / "downloads")
     assert (found.origin, found.path, found.release) == ("argument", inner, "ml-latest-small")
     assert str(tmp_path / "downloads") in found.reason
 
 
-def test_release_names(places: dict[str, Path], monkeypatch) -> None:
-    cached = release_folder(places["cache"] / "ml-1m" / "ml-1m", "ratings.dat")
+def test_release_names(release_folder, places: dict[str, Path], monkeypatch) -> None:
+    cached = release_folder(places["cache"] / "ml-1m" / "ml-1m", "ml-1m")
     found = find_source("ml-1m")
     assert (found.origin, found.path, found.release) == ("release", cached, "ml-1m")
     assert found.reason == "the release 'ml-1m' was asked for and the cache holds it"
@@ -106,7 +108,7 @@ def test_release_names(places: dict[str, Path], monkeypatch) -> None:
     assert (find_source().origin, find_source().path) == ("RECSYS_DATA", cached)
 
 
-def test_download_only_when_asked(places: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+def test_download_only_when_asked(release_folder, places, tmp_path: Path, monkeypatch) -> None:
     asked: list[str] = []
 
     def fake_download(name: str, *args: object, **kwargs: object) -> Path:
@@ -136,15 +138,17 @@ def test_failed_download_falls_back_to_embedded(places, monkeypatch, caplog) -> 
         find_source("ml-25m", download=True)  # a release asked for by name must not fall back
 
 
-def test_an_existing_path_wins_over_a_release_name(places, tmp_path: Path, monkeypatch) -> None:
+def test_an_existing_path_wins_over_a_release_name(
+    release_folder, places, tmp_path: Path, monkeypatch
+) -> None:
     local = release_folder(tmp_path / "ml-1m")
     monkeypatch.chdir(tmp_path)
     found = find_source("ml-1m")
     assert (found.origin, found.path) == ("argument", local)
 
 
-def test_describe_and_as_dict(places: dict[str, Path], tmp_path: Path) -> None:
-    folder = release_folder(tmp_path / "ml-latest-small")
+def test_describe_and_as_dict(release_folder, places: dict[str, Path], tmp_path: Path) -> None:
+    folder = release_folder(tmp_path / "ml-latest-small", movies=False)
     found = find_source(folder)
     assert found.describe() == (
         f"Using ml-latest-small (csv layout) from {folder} because it was passed as the data path."
@@ -164,6 +168,6 @@ def test_unknown_name_is_neither_path_nor_release(places: dict[str, Path]) -> No
         find_source("ml-2m")
 
 
-def test_an_empty_string_means_discover(places: dict[str, Path]) -> None:
+def test_an_empty_string_means_discover(release_folder, places: dict[str, Path]) -> None:
     release_folder(places["colab"] / "mine")
     assert find_source("  ").origin == "colab"

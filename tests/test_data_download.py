@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recsys_lib.data.download import DEFAULT_BASE_URL, RELEASES, download_release
+from recsys_lib.data.loading import load_ratings
 from recsys_lib.data.schema import DataError
 
-RATINGS = b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
-MOVIES = b"movieId,title,genres\n1,Toy Story (1995),Adventure\n"
 TIMEOUT = 5.0  # seconds; every request to the local server is bounded
 
 
@@ -78,8 +78,15 @@ def publish(folder: Path, name: str, data: bytes, md5: str | None = None) -> Non
         (folder / f"{name}.zip.md5").write_text(f"MD5 ({name}.zip) = {md5}\n")
 
 
-def release_zip(name: str = "ml-latest-small") -> bytes:
-    return zip_bytes({f"{name}/ratings.csv": RATINGS, f"{name}/movies.csv": MOVIES})
+@pytest.fixture
+def files(movielens_dir) -> dict[str, bytes]:
+    """ratings.csv and movies.csv of a small csv-layout folder written by write_ratings."""
+    folder = movielens_dir("csv")
+    return {name: (folder / name).read_bytes() for name in ("ratings.csv", "movies.csv")}
+
+
+def release_zip(files: dict[str, bytes], name: str = "ml-latest-small") -> bytes:
+    return zip_bytes({f"{name}/{member}": data for member, data in files.items()})
 
 
 def leftovers(cache: Path) -> list[str]:
@@ -87,47 +94,49 @@ def leftovers(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.rglob("*")) if cache.exists() else []
 
 
-def test_downloads_verifies_and_unpacks(site, cache: Path) -> None:
+def test_downloads_verifies_and_unpacks(site, cache: Path, files, small_ratings) -> None:
     folder, base_url = site
-    data = release_zip()
+    data = release_zip(files)
     publish(folder, "ml-latest-small", data, hashlib.md5(data).hexdigest())
     path = download_release("ml-latest-small", cache, base_url=base_url, timeout=TIMEOUT)
     assert path == cache / "ml-latest-small"
-    assert (path / "ratings.csv").read_bytes() == RATINGS
-    assert (path / "movies.csv").read_bytes() == MOVIES
+    assert (path / "ratings.csv").read_bytes() == files["ratings.csv"]
+    assert (path / "movies.csv").read_bytes() == files["movies.csv"]
+    pd.testing.assert_frame_equal(load_ratings(path), small_ratings)
     assert leftovers(cache) == ["ml-latest-small", "movies.csv", "ratings.csv"]
 
 
-def test_a_cached_release_is_not_fetched_again(site, cache: Path) -> None:
+def test_a_cached_release_is_not_fetched_again(site, cache: Path, files) -> None:
     folder, base_url = site
-    data = release_zip()
+    data = release_zip(files)
     publish(folder, "ml-latest-small", data, hashlib.md5(data).hexdigest())
     first = download_release("ml-latest-small", cache, base_url=base_url, timeout=TIMEOUT)
     (folder / "ml-latest-small.zip").unlink()
     assert download_release("ml-latest-small", cache, base_url=base_url) == first
 
 
-def test_release_folder_is_named_after_the_release(site, cache: Path) -> None:
+def test_release_folder_is_named_after_the_release(site, cache: Path, movielens_dir) -> None:
     folder, base_url = site
-    data = zip_bytes({"ml-10M100K/ratings.dat": b"1::122::5::838985046\n"})
+    ratings_dat = (movielens_dir("ml-1m") / "ratings.dat").read_bytes()
+    data = zip_bytes({"ml-10M100K/ratings.dat": ratings_dat})
     publish(folder, "ml-10m", data, hashlib.md5(data).hexdigest())
     path = download_release("ml-10m", cache, base_url=base_url, timeout=TIMEOUT)
-    assert (path / "ratings.dat").read_bytes() == b"1::122::5::838985046\n"
+    assert (path / "ratings.dat").read_bytes() == ratings_dat
     assert leftovers(cache) == ["ml-10m", "ratings.dat"]
 
 
-def test_an_explicit_sha256_needs_no_published_checksum(site, cache: Path) -> None:
+def test_an_explicit_sha256_needs_no_published_checksum(site, cache: Path, files) -> None:
     folder, base_url = site
-    data = release_zip()
+    data = release_zip(files)
     publish(folder, "ml-latest-small", data)
     path = download_release("ml-latest-small", cache, base_url=base_url, timeout=TIMEOUT,
                              expected_sha256=hashlib.sha256(data).hexdigest().upper())
-    assert (path / "ratings.csv").read_bytes() == RATINGS
+    assert (path / "ratings.csv").read_bytes() == files["ratings.csv"]
 
 
-def test_a_checksum_mismatch_names_both_digests_and_leaves_nothing(site, cache: Path) -> None:
+def test_a_checksum_mismatch_names_both_digests_and_leaves_nothing(site, cache, files) -> None:
     folder, base_url = site
-    data = release_zip()
+    data = release_zip(files)
     wrong = "0" * 32
     publish(folder, "ml-latest-small", data, wrong)
     with pytest.raises(DataError, match="checksum mismatch") as info:
@@ -136,9 +145,9 @@ def test_a_checksum_mismatch_names_both_digests_and_leaves_nothing(site, cache: 
     assert leftovers(cache) == []
 
 
-def test_the_table_digest_is_checked(site, cache: Path) -> None:
+def test_the_table_digest_is_checked(site, cache: Path, files) -> None:
     folder, base_url = site
-    data = release_zip("ml-100k")
+    data = release_zip(files, "ml-100k")
     publish(folder, "ml-100k", data, hashlib.md5(data).hexdigest())  # the table wins
     with pytest.raises(DataError, match="sha256 checksum mismatch") as info:
         download_release("ml-100k", cache, base_url=base_url, timeout=TIMEOUT)
@@ -149,10 +158,10 @@ def test_the_table_digest_is_checked(site, cache: Path) -> None:
 
 @pytest.mark.parametrize("member", ["../evil.txt", "ml-latest-small/../../evil.txt",
                                     "/tmp/evil.txt", "C:/evil.txt", "..\\evil.txt"])
-def test_members_escaping_the_folder_are_refused(site, cache: Path, tmp_path: Path,
+def test_members_escaping_the_folder_are_refused(site, cache: Path, files, tmp_path: Path,
                                                  member: str) -> None:
     folder, base_url = site
-    data = zip_bytes({"ml-latest-small/ratings.csv": RATINGS, member: b"owned"})
+    data = zip_bytes({"ml-latest-small/ratings.csv": files["ratings.csv"], member: b"owned"})
     assert member in zipfile.ZipFile(io.BytesIO(data)).namelist()
     publish(folder, "ml-latest-small", data, hashlib.md5(data).hexdigest())
     with pytest.raises(DataError, match="unsafe member name") as info:
@@ -171,9 +180,9 @@ def test_an_http_error_is_named_and_leaves_nothing(site, cache: Path) -> None:
     assert leftovers(cache) == []
 
 
-def test_no_published_checksum_is_refused(site, cache: Path) -> None:
+def test_no_published_checksum_is_refused(site, cache: Path, files) -> None:
     folder, base_url = site
-    publish(folder, "ml-latest-small", release_zip())
+    publish(folder, "ml-latest-small", release_zip(files))
     with pytest.raises(DataError, match=r"404.*published checksum"):
         download_release("ml-latest-small", cache, base_url=base_url, timeout=TIMEOUT)
     assert leftovers(cache) == []

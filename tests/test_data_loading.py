@@ -21,9 +21,15 @@ from recsys_lib.data.schema import RATING_DTYPES, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-HEADER = "userId,movieId,rating,timestamp\n"
 # 5 ratings by 3 users on 3 items.
-SMALL = HEADER + "1,10,4.0,100\n1,20,3.5,200\n2,10,5.0,300\n2,30,1.0,400\n3,20,0.5,500\n"
+SMALL = pd.DataFrame(
+    {
+        "user_id": np.int32([1, 1, 2, 2, 3]),
+        "item_id": np.int32([10, 20, 10, 30, 20]),
+        "rating": np.float32([4.0, 3.5, 5.0, 1.0, 0.5]),
+        "timestamp": np.int32([100, 200, 300, 400, 500]),
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +42,8 @@ def no_discovered_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch) ->
 
 
 @pytest.fixture
-def small_csv(tmp_path: Path) -> Path:
-    file = tmp_path / "ratings.csv"
-    file.write_text(SMALL)
-    return file
+def small_csv(movielens_dir) -> Path:
+    return movielens_dir("csv", SMALL) / "ratings.csv"
 
 
 def test_describe_ratings_is_hand_checked_and_json_ready(small_csv: Path) -> None:
@@ -157,3 +161,38 @@ def test_embedded_data_ships_in_the_wheel(tmp_path: Path) -> None:
     assert source["origin"] == "embedded"
     assert Path(source["ratings_file"]).is_relative_to(site)
     assert n_ratings == 100836
+
+
+@pytest.mark.parametrize("strategy", ["ratings", "users"])
+def test_a_sample_larger_than_the_data_says_so(
+    small_csv: Path, strategy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="recsys_lib.data.sampling"):
+        sample = load_ratings(small_csv, sample_size=200_000, strategy=strategy)
+    pd.testing.assert_frame_equal(sample, load_ratings(small_csv))
+    note = "asked for 200,000 ratings; the data has 5: using all"
+    assert sample.attrs["sample"]["note"] == note
+    assert note in caplog.text
+    # Exactly the size of the data, or smaller: no note.
+    assert "note" not in load_ratings(small_csv, sample_size=5).attrs["sample"]
+    assert "note" not in load_ratings(small_csv, sample_size=4).attrs["sample"]
+
+
+@pytest.mark.parametrize("strategy", [None, "ratings", "users"])
+def test_on_bad_rows_goes_end_to_end_and_the_error_says_how_to_skip(
+    movielens_dir, strategy: str | None
+) -> None:
+    folder = movielens_dir("csv", SMALL)
+    with open(folder / "ratings.csv", "a") as handle:
+        handle.write("4,10,3.0\n")  # line 7: a field short
+    sampled = {} if strategy is None else {"sample_size": 3, "strategy": strategy}
+    with pytest.raises(DataError) as error:
+        load_ratings(folder, **sampled)
+    message = str(error.value)
+    assert "line 7: 3 fields, expected 4" in message
+    assert "on_bad_rows='skip'" in message and "ON_BAD_ROWS = 'skip'" in message
+    assert "--on-bad-rows skip" in message
+    loaded = load_ratings(folder, on_bad_rows="skip", **sampled)
+    pd.testing.assert_frame_equal(loaded, load_ratings(movielens_dir("csv", SMALL), **sampled))
+    assert loaded.attrs["sample"]["n_bad_rows_skipped"] == 1
+    assert describe_ratings(loaded)["sample"]["n_bad_rows_skipped"] == 1

@@ -1,5 +1,7 @@
-"""Every MovieLens layout read back from small hand-written files, and every kind of bad
-input rejected with a message naming the file, the line and the problem."""
+"""Every MovieLens layout read back from folders written by `write_ratings` (whose lines
+`test_data_synthetic` checks against GroupLens's), input the writers do not produce (our
+column names, extra columns, other file names), and every kind of bad input rejected with
+a message naming the file, the line and the problem."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recsys_lib.data import readers
 from recsys_lib.data.layouts import detect_layout, guess_release
 from recsys_lib.data.loading import load_movies, load_ratings
 from recsys_lib.data.schema import DataError
@@ -57,50 +60,36 @@ def rows(sep: str, rating_format: str = "{:g}") -> str:
     )
 
 
-def write_ml_100k(folder: Path) -> Path:
-    write(folder / "u.data", rows("\t"))
-    action_comedy = "|".join("1" if g in (1, 5) else "0" for g in range(19))
-    write(
-        folder / "u.item",
-        f"10|Café Society (1995)|01-Jan-1995||http://imdb/x|{action_comedy}\n"
-        f"20|Heat (1995)|01-Jan-1995||http://imdb/y|{UITEM_FLAGS}\n",
-        encoding="latin-1",
+def movies(titles: list[str], genres: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"item_id": np.array([10, 20][: len(titles)], np.int32), "title": titles, "genres": genres}
     )
-    return folder
 
 
-def write_ml_1m(folder: Path) -> Path:
-    write(folder / "ratings.dat", rows("::"))
-    write(
-        folder / "movies.dat",
-        "10::Amélie (2001)::Comedy|Romance\n20::Star Wars: Episode IV (1977)::Action\n",
-        encoding="latin-1",
-    )
-    return folder
+LAYOUTS = ["ml-100k", "ml-1m", "csv", "kaggle-csv", "parquet"]
 
 
-def write_csv(folder: Path) -> Path:
-    write(folder / "ratings.csv", "userId,movieId,rating,timestamp\n" + rows(",", "{:.1f}"))
-    write(
-        folder / "movies.csv",
-        'movieId,title,genres\n10,"Shawshank Redemption, The (1994)",Crime|Drama\n'
-        "20,Heat (1995),(no genres listed)\n",
-    )
-    return folder
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_each_layout_reads_back_exactly(movielens_dir, layout: str) -> None:
+    folder = movielens_dir(layout, expected())
+    ratings = load_ratings(folder)
+    pd.testing.assert_frame_equal(ratings, expected())
+    assert isinstance(ratings.index, pd.RangeIndex)
+    assert ratings.attrs["source"]["layout"] == layout
+    # The ratings file itself is accepted as the path too.
+    by_file = load_ratings(detect_layout(folder)[1])
+    pd.testing.assert_frame_equal(by_file, ratings)
 
 
-def write_kaggle(folder: Path) -> Path:
-    lines = [
-        f"{u},{i},{r:.1f},{text}"
-        for u, i, r, (text, _) in zip(USERS, ITEMS, RATINGS, KAGGLE_TIMES, strict=True)
-    ]
-    write(folder / "rating.csv", "userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n")
-    write(folder / "movie.csv", "movieId,title,genres\n10,Heat (1995),Action|Crime\n")
-    return folder
+def test_kaggle_date_times_are_read_as_utc_seconds(movielens_dir) -> None:
+    stamps = [seconds for _, seconds in KAGGLE_TIMES]
+    folder = movielens_dir("kaggle-csv", expected(stamps))
+    lines = (folder / "rating.csv").read_text().splitlines()
+    assert [line.rsplit(",", 1)[1] for line in lines[1:]] == [text for text, _ in KAGGLE_TIMES]
+    pd.testing.assert_frame_equal(load_ratings(folder), expected(stamps))
 
 
-def write_parquet(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+def test_parquet_with_movielens_names_and_int64_ids(tmp_path: Path) -> None:
     table = pa.table(
         {
             "userId": pa.array(USERS, pa.int64()),
@@ -109,34 +98,8 @@ def write_parquet(folder: Path) -> Path:
             "timestamp": pa.array(STAMPS, pa.int64()),
         }
     )
-    pq.write_table(table, folder / "ratings.parquet")
-    pq.write_table(
-        pa.table({"movieId": [10], "title": ["Heat (1995)"], "genres": ["Action"]}),
-        folder / "movies.parquet",
-    )
-    return folder
-
-
-WRITERS = {
-    "ml-100k": write_ml_100k,
-    "ml-1m": write_ml_1m,
-    "csv": write_csv,
-    "kaggle-csv": write_kaggle,
-    "parquet": write_parquet,
-}
-
-
-@pytest.mark.parametrize("layout", list(WRITERS))
-def test_each_layout_reads_back_exactly(tmp_path: Path, layout: str) -> None:
-    folder = WRITERS[layout](tmp_path / "data")
-    ratings = load_ratings(folder)
-    stamps = [seconds for _, seconds in KAGGLE_TIMES] if layout == "kaggle-csv" else STAMPS
-    pd.testing.assert_frame_equal(ratings, expected(stamps))
-    assert isinstance(ratings.index, pd.RangeIndex)
-    assert ratings.attrs["source"]["layout"] == layout
-    # The ratings file itself is accepted as the path too.
-    by_file = load_ratings(detect_layout(folder)[1])
-    pd.testing.assert_frame_equal(by_file, ratings)
+    pq.write_table(table, tmp_path / "ratings.parquet")
+    pd.testing.assert_frame_equal(load_ratings(tmp_path), expected())
 
 
 def test_other_file_names_are_read_by_suffix(tmp_path: Path) -> None:
@@ -168,35 +131,47 @@ def test_parquet_with_our_names_and_timestamp_type(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("layout", "titles", "genres"),
+    ("layout", "titles", "genres", "read_genres"),
     [
+        # u.item holds genre flags: a movie without genres is flagged "unknown".
         ("ml-100k", ["Café Society (1995)", "Heat (1995)"],
-         ["Action|Comedy", "(no genres listed)"]),
-        ("ml-1m", ["Amélie (2001)", "Star Wars: Episode IV (1977)"], ["Comedy|Romance", "Action"]),
+         ["Action|Comedy", "(no genres listed)"], ["Action|Comedy", "unknown"]),
+        ("ml-1m", ["Amélie (2001)", "Star Wars: Episode IV (1977)"], ["Comedy|Romance", "Action"],
+         None),
         ("csv", ["Shawshank Redemption, The (1994)", "Heat (1995)"],
-         ["Crime|Drama", "(no genres listed)"]),
-        ("kaggle-csv", ["Heat (1995)"], ["Action|Crime"]),
-        ("parquet", ["Heat (1995)"], ["Action"]),
+         ["Crime|Drama", "(no genres listed)"], None),
+        ("kaggle-csv", ["Heat (1995)"], ["Action|Crime"], None),
+        ("parquet", ["Heat (1995)"], ["Action"], None),
     ],
 )  # fmt: skip
-def test_movies_of_each_layout(tmp_path: Path, layout: str, titles: list, genres: list) -> None:
-    movies = load_movies(WRITERS[layout](tmp_path / "data"))
-    assert movies["item_id"].dtype == np.int32
-    assert movies["item_id"].tolist() == [10, 20][: len(titles)]
-    assert movies["title"].tolist() == titles
-    assert movies["genres"].tolist() == genres
+def test_movies_of_each_layout(
+    movielens_dir, layout: str, titles: list, genres: list, read_genres: list | None
+) -> None:
+    read = load_movies(movielens_dir(layout, movies=movies(titles, genres)))
+    assert read["item_id"].dtype == np.int32
+    assert read["item_id"].tolist() == [10, 20][: len(titles)]
+    assert read["title"].tolist() == titles
+    assert read["genres"].tolist() == (read_genres or genres)
 
 
 def test_ml_100k_genre_names_come_from_u_genre(tmp_path: Path) -> None:
-    folder = write_ml_100k(tmp_path)
-    write(folder / "u.genre", "".join(f"G{k}|{k}\n" for k in range(19)))
-    assert load_movies(folder)["genres"].tolist() == ["G1|G5", "(no genres listed)"]
+    write(tmp_path / "u.data", rows("\t"))
+    action_comedy = "|".join("1" if g in (1, 5) else "0" for g in range(19))
+    write(
+        tmp_path / "u.item",
+        f"10|Café Society (1995)|01-Jan-1995||http://imdb/x|{action_comedy}\n"
+        f"20|Heat (1995)|01-Jan-1995||http://imdb/y|{UITEM_FLAGS}\n",
+        encoding="latin-1",
+    )
+    assert load_movies(tmp_path)["genres"].tolist() == ["Action|Comedy", "(no genres listed)"]
+    write(tmp_path / "u.genre", "".join(f"G{k}|{k}\n" for k in range(19)))
+    assert load_movies(tmp_path)["genres"].tolist() == ["G1|G5", "(no genres listed)"]
 
 
-def test_missing_movies_file_is_named(tmp_path: Path) -> None:
-    write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n" + rows(","))
+def test_missing_movies_file_is_named(movielens_dir) -> None:
+    folder = movielens_dir("csv", movies=False)
     with pytest.raises(DataError, match=r"no movies file next to ratings\.csv.*movies\.csv"):
-        load_movies(tmp_path)
+        load_movies(folder)
 
 
 def test_release_is_guessed_from_folder_names() -> None:
@@ -327,3 +302,124 @@ def test_empty_data(tmp_path: Path, text: str, problem: str) -> None:
     file = write(tmp_path / "ratings.csv", text)
     with pytest.raises(DataError, match=f"ratings.csv: {problem}"):
         load_ratings(file)
+
+
+# ---- ids and timestamps at load -------------------------------------------------------
+# -1 is the padding value of top-k arrays, so no id may take it; timestamps are unix
+# seconds from 1970.
+
+# (layout, unit and number of the 4th rating: csv files have a header line).
+FOURTH_ROW = {"ml-100k": "line 4", "ml-1m": "line 4", "csv": "line 5",
+              "kaggle-csv": "line 5", "parquet": "row 4"}  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_negative_item_id_is_an_error_naming_file_row_column_and_value(
+    movielens_dir, layout: str
+) -> None:
+    folder = movielens_dir(layout, expected().assign(item_id=np.int32([10, 20, 10, -1, 20])))
+    file = detect_layout(folder)[1]
+    with pytest.raises(DataError) as error:
+        load_ratings(folder)
+    message = str(error.value)
+    assert message.startswith(f"{file}: {FOURTH_ROW[layout]}: item id is missing, negative")
+    column = {"csv": "column 2 'movieId'", "kaggle-csv": "column 2 'movieId'",
+              "parquet": "column 'item_id'"}.get(layout, "column 2")  # fmt: skip
+    assert f"({column}: " in message and "-1" in message
+    assert "on_bad_rows='skip'" in message
+    skipped = load_ratings(folder, on_bad_rows="skip")
+    pd.testing.assert_frame_equal(skipped, expected().drop(index=3).reset_index(drop=True))
+    assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "problem"),
+    [
+        ("ratings.csv", HEADER + "1,2,3.0,4\n-3,2,3.0,4\n", 3,
+         "user id is missing, negative or not an integer in the int32 range "
+         "(column 1 'userId': '-3')"),
+        ("ratings.csv", HEADER + "1,2,3.0,4\n1,3,3.0,-5\n", 3,
+         "timestamp is missing, negative or not a time in 1970-2038"),
+        ("ratings.dat", "1::2::3::4\n1::-2::3::4\n", 2, "item id is missing, negative"),
+        ("u.data", "1\t2\t3\t4\n1\t2\t3\t-4\n", 2, "(column 4: '-4')"),
+        ("rating.csv", HEADER + "1,2,3.0,2005-04-02 23:53:47\n1,3,3.0,1969-12-31 23:59:59\n",
+         3, "(column 4 'timestamp': '1969-12-31 23:59:59')"),
+        ("ratings.csv", HEADER + "1,2,3.0,4\n1,2.5,3.0,4\n", 3, "(column 2 'movieId': '2.5')"),
+    ],
+)  # fmt: skip
+def test_negative_and_non_integer_ids_and_times_name_line_column_and_value(
+    tmp_path: Path, name: str, text: str, line: int, problem: str
+) -> None:
+    file = write(tmp_path / name, text)
+    with pytest.raises(DataError) as error:
+        load_ratings(file)
+    message = str(error.value)
+    assert message.startswith(f"{file}: line {line}: ")
+    assert problem in message and repr(text.splitlines()[line - 1]) in message
+
+
+def test_a_negative_parquet_user_and_timestamp_name_the_row(tmp_path: Path) -> None:
+    table = pa.table({"userId": [1, -7, 3, 4], "movieId": [1, 2, 3, 4],
+                      "rating": [1.0, 2.0, 3.0, 4.0], "timestamp": [1, 2, -3, 4]})  # fmt: skip
+    pq.write_table(table, tmp_path / "ratings.parquet")
+    with pytest.raises(DataError, match=r"ratings\.parquet: row 2: user id .*'userId': -7\)"):
+        load_ratings(tmp_path)
+    skipped = load_ratings(tmp_path, on_bad_rows="skip", chunk_rows=3)
+    assert skipped["user_id"].tolist() == [1, 4]
+    assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 2
+
+
+# ---- a bad row late in a big file is found fast ---------------------------------------
+
+
+def test_a_bad_last_line_is_scanned_for_from_its_chunk_only(
+    movielens_dir, tiny_ratings: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = movielens_dir("csv", tiny_ratings)
+    with open(folder / "ratings.csv", "a") as handle:
+        handle.write("\n1,2,3.0\n")  # a blank line 202 (skipped), then a short line 203
+    scanned: list[int] = []
+    check_lines = readers.check_lines
+
+    def counting(lines: list[str], fmt: readers.TextFormat) -> tuple[np.ndarray, np.ndarray]:
+        scanned.append(len(lines))
+        return check_lines(lines, fmt)
+
+    monkeypatch.setattr(readers, "check_lines", counting)
+    with pytest.raises(DataError, match=r"ratings\.csv: line 203: 3 fields, expected 4"):
+        load_ratings(folder, chunk_rows=30)
+    # The chunks of rows 1-180 parsed: the scan starts at line 182 (header + 180 + 1).
+    assert scanned == [203 - 182 + 1]
+    skipped = load_ratings(folder, chunk_rows=30, on_bad_rows="skip")
+    pd.testing.assert_frame_equal(skipped, tiny_ratings)
+    assert skipped.attrs["sample"]["n_bad_rows_skipped"] == 1
+
+
+def test_a_batch_of_only_short_lines_is_reported_not_crashed_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "SCAN_LINES", 2)
+    file = write(tmp_path / "ratings.csv", HEADER + "1,2,3.0,4\n1,3,3.0,5\n1,4\n1,5\n")
+    with pytest.raises(DataError, match=r"line 4: 2 fields, expected 4"):
+        load_ratings(file)
+    assert len(load_ratings(file, on_bad_rows="skip")) == 2
+
+
+def test_a_bad_last_parquet_row_and_a_late_rating_outside_the_scale(movielens_dir) -> None:
+    ratings = pd.concat([expected()] * 4, ignore_index=True)
+    folder = movielens_dir("parquet", ratings.assign(user_id=np.int32([1] * 19 + [-1])))
+    with pytest.raises(DataError, match=r"ratings\.parquet: row 20: user id"):
+        load_ratings(folder, chunk_rows=3)
+    folder = movielens_dir("ml-100k", ratings)
+    with open(folder / "u.data", "a") as handle:
+        handle.write("1\t2\t7\t4\n")
+    with pytest.raises(DataError, match=r"1 ratings outside .*e\.g\. line 21: '1\\t2\\t7\\t4'"):
+        load_ratings(folder, chunk_rows=3)
+
+
+@pytest.mark.parametrize(
+    ("line", "start"), [(1, (1, 0)), (2, (2, 4)), (3, (3, 5)), (4, (4, 9)), (9, (5, 13))]
+)
+def test_line_start_counts_newlines(tmp_path: Path, line: int, start: tuple[int, int]) -> None:
+    file = write(tmp_path / "f.txt", "abc\n\nxyz\nend\n")  # lines start at bytes 0, 4, 5, 9
+    assert readers._line_start(file, line) == start

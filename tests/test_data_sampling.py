@@ -3,8 +3,6 @@ rows whether drawn in memory or while streaming a file in chunks."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,14 +27,6 @@ def random_ratings(n_rows: int, n_users: int, seed: int) -> pd.DataFrame:
 @pytest.fixture
 def ratings() -> pd.DataFrame:
     return random_ratings(3000, 120, seed=1)
-
-
-def write_movielens_csv(ratings: pd.DataFrame, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    ratings.set_axis(["userId", "movieId", "rating", "timestamp"], axis=1).to_csv(
-        folder / "ratings.csv", index=False
-    )
-    return folder
 
 
 def test_ratings_sample_is_a_subset_in_original_order(ratings: pd.DataFrame) -> None:
@@ -115,9 +105,9 @@ def test_sampler_matches_in_memory_sample_for_any_chunking(ratings: pd.DataFrame
 @pytest.mark.parametrize("strategy", ["ratings", "users"])
 @pytest.mark.parametrize("chunk_rows", [97, 1000, 1_000_000])
 def test_streaming_a_file_gives_the_in_memory_sample(
-    tmp_path: Path, ratings: pd.DataFrame, strategy: str, chunk_rows: int
+    movielens_dir, ratings: pd.DataFrame, strategy: str, chunk_rows: int
 ) -> None:
-    folder = write_movielens_csv(ratings, tmp_path)
+    folder = movielens_dir("csv", ratings)
     streamed = load_ratings(
         folder, sample_size=400, strategy=strategy, seed=4, chunk_rows=chunk_rows
     )
@@ -127,21 +117,18 @@ def test_streaming_a_file_gives_the_in_memory_sample(
 
 
 def test_streaming_parquet_gives_the_in_memory_sample(
-    tmp_path: Path, ratings: pd.DataFrame
+    movielens_dir, ratings: pd.DataFrame
 ) -> None:
-    ratings.to_parquet(tmp_path / "ratings.parquet", row_group_size=500)
-    streamed = load_ratings(tmp_path, sample_size=321, seed=2, chunk_rows=300)
+    folder = movielens_dir("parquet", ratings)
+    streamed = load_ratings(folder, sample_size=321, seed=2, chunk_rows=300)
     pd.testing.assert_frame_equal(streamed, sample_ratings(ratings, 321, seed=2))
 
 
-def test_streaming_sample_skips_bad_rows(tmp_path: Path, ratings: pd.DataFrame) -> None:
-    folder = write_movielens_csv(ratings.iloc[:200], tmp_path)
+def test_streaming_sample_skips_bad_rows(movielens_dir, ratings: pd.DataFrame) -> None:
+    folder = movielens_dir("csv", ratings.iloc[:200])
+    rest = (movielens_dir("csv", ratings.iloc[200:]) / "ratings.csv").read_text()
     with open(folder / "ratings.csv", "a") as handle:
-        handle.write("1,2\n")
-    write_movielens_csv(ratings.iloc[200:], tmp_path / "rest")
-    rest = (tmp_path / "rest" / "ratings.csv").read_text().split("\n", 1)[1]
-    with open(folder / "ratings.csv", "a") as handle:
-        handle.write(rest)
+        handle.write("1,2\n" + rest.split("\n", 1)[1])  # a bad line 202, then the rest
     with pytest.raises(DataError, match="line 202"):
         load_ratings(folder, sample_size=100)
     streamed = load_ratings(folder, sample_size=100, on_bad_rows="skip", chunk_rows=64)
@@ -153,3 +140,10 @@ def test_streaming_sample_skips_bad_rows(tmp_path: Path, ratings: pd.DataFrame) 
 def test_sample_size_must_be_positive(ratings: pd.DataFrame, size: object) -> None:
     with pytest.raises(DataError, match="sample_size must be a positive integer"):
         sample_ratings(ratings, size)  # type: ignore[arg-type]
+
+
+def test_an_in_memory_sample_larger_than_the_data_says_so(ratings: pd.DataFrame) -> None:
+    sample = sample_ratings(ratings, 10_000)
+    assert sample.attrs["sample"]["note"] == (
+        "asked for 10,000 ratings; the data has 3,000: using all"
+    )

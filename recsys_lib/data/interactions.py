@@ -104,7 +104,8 @@ class Interactions:
             item_ids: likewise for items.
 
         Raises:
-            DataError: a column is missing, or a (user, item) pair appears twice.
+            DataError: a column is missing, an id is negative (-1 pads top-k arrays, so
+                no id may take it), or a (user, item) pair appears twice.
         """
         missing = [c for c in ("user_id", "item_id", "rating") if c not in ratings]
         if missing:
@@ -113,6 +114,8 @@ class Interactions:
             )
         users = ratings["user_id"].to_numpy()
         items = ratings["item_id"].to_numpy()
+        for column, ids in (("user_id", users), ("item_id", items)):
+            _check_non_negative(column, ids)
         if user_ids is None:
             user_ids = np.unique(users).astype(np.int32)
         if item_ids is None:
@@ -176,4 +179,15 @@ class Interactions:
                 "item_id": self.item_ids[coo.col],
                 "rating": coo.data.astype(np.float32),
             }
+        )
+
+
+def _check_non_negative(column: str, ids: np.ndarray) -> None:
+    """Raise DataError naming the first row whose id in `column` is negative."""
+    negative = ids < 0
+    if negative.any():
+        row = int(np.argmax(negative))
+        raise DataError(
+            f"ratings frame: {column} {ids[row]} at row {row} is negative ({int(negative.sum())} "
+            "such rows); ids must be non-negative integers, as -1 pads top-k arrays"
         )

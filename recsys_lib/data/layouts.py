@@ -1,31 +1,41 @@
-"""The MovieLens file layouts: which files make each one, and how to tell them apart."""
+"""The MovieLens file layouts: one table naming, for each layout, its files and the
+functions that read and write them, and how to tell the layouts apart.
+
+This table is the one place a layout is described. Adding a format is one `Layout` entry
+in `LAYOUTS` plus its reader and writer functions (a `RatingsReader` in `readers` or its
+own module, a ratings writer and a movies encoder in `file_writers`, a movies reader in
+`movies`); discovery, loading and writing look the entry up.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import pandas as pd
+
+from recsys_lib.data import file_writers, movies
+from recsys_lib.data.parquet_reader import ParquetRatings
+from recsys_lib.data.readers import RatingsReader, TextRatings
 from recsys_lib.data.schema import DEFAULT_SCALE, RATING_SCALES, DataError, RatingScale
 
 __all__ = [
     "LAYOUTS",
-    "MOVIE_ALIASES",
-    "RATING_ALIASES",
     "Layout",
     "detect_layout",
     "get_layout",
     "guess_release",
     "layout_names",
-    "map_columns",
     "rating_scale",
 ]
 
 
 @dataclass(frozen=True)
 class Layout:
-    """One way MovieLens ratings are laid out on disk.
+    """One way MovieLens ratings are laid out on disk, and how to read and write it.
 
     Attributes:
         name: the layout's name ("ml-100k", "ml-1m", "csv", "kaggle-csv", "parquet").
@@ -34,6 +44,16 @@ class Layout:
         suffix: file suffix that marks a ratings file of this layout given by path
             under another name ("" when only the exact name counts).
         releases: the releases shipped in this layout, for error messages.
+        release: the release every file of this layout comes from, when only one does
+            (None: guessed from folder names).
+        open_ratings: ``(ratings file, chunk_rows) -> RatingsReader``; the text layouts'
+            readers name the field separator and whether a header line comes first.
+        write_ratings: ``(ratings frame, path, chunk_rows) -> None``, writing the ratings
+            file as the release prints it.
+        read_movies: ``(movies file) -> frame`` of item_id (int32), title and genres.
+        encode_movies: ``(movies frame) -> bytes`` of the movies file (its encoding:
+            latin-1 for u.item and movies.dat, UTF-8 for csv); ValueError for a title the
+            file cannot hold.
     """
 
     name: str
@@ -41,25 +61,55 @@ class Layout:
     movies_name: str
     suffix: str
     releases: str
+    release: str | None
+    open_ratings: Callable[[Path, int], RatingsReader]
+    write_ratings: Callable[[pd.DataFrame, Path, int], None]
+    read_movies: Callable[[Path], pd.DataFrame]
+    encode_movies: Callable[[pd.DataFrame], bytes]
 
 
 LAYOUTS = (
-    Layout("ml-100k", "u.data", "u.item", "", "ml-100k"),
-    Layout("ml-1m", "ratings.dat", "movies.dat", ".dat", "ml-1m, ml-10m"),
-    Layout("csv", "ratings.csv", "movies.csv", ".csv", "ml-20m, ml-25m, ml-32m, ml-latest(-small)"),
-    Layout("kaggle-csv", "rating.csv", "movie.csv", "", "Kaggle re-uploads of ml-20m"),
-    Layout("parquet", "ratings.parquet", "movies.parquet", ".parquet", "parquet copies"),
+    Layout(
+        "ml-100k", "u.data", "u.item", suffix="", releases="ml-100k", release="ml-100k",
+        open_ratings=partial(TextRatings, sep="\t", header=False),
+        write_ratings=file_writers.write_u_data,
+        read_movies=movies.read_u_item,
+        encode_movies=file_writers.u_item_bytes,
+    ),
+    Layout(
+        "ml-1m", "ratings.dat", "movies.dat", suffix=".dat", releases="ml-1m, ml-10m",
+        release=None,
+        open_ratings=partial(TextRatings, sep="::", header=False),
+        write_ratings=file_writers.write_ratings_dat,
+        read_movies=movies.read_movies_dat,
+        encode_movies=file_writers.movies_dat_bytes,
+    ),
+    Layout(
+        "csv", "ratings.csv", "movies.csv", suffix=".csv",
+        releases="ml-20m, ml-25m, ml-32m, ml-latest(-small)", release=None,
+        open_ratings=partial(TextRatings, sep=",", header=True),
+        write_ratings=file_writers.write_ratings_csv,
+        read_movies=movies.read_movies_csv,
+        encode_movies=file_writers.movies_csv_bytes,
+    ),
+    Layout(
+        "kaggle-csv", "rating.csv", "movie.csv", suffix="",
+        releases="Kaggle re-uploads of ml-20m", release=None,
+        open_ratings=partial(TextRatings, sep=",", header=True),
+        write_ratings=file_writers.write_kaggle_csv,
+        read_movies=movies.read_movies_csv,
+        encode_movies=file_writers.movies_csv_bytes,
+    ),
+    Layout(
+        "parquet", "ratings.parquet", "movies.parquet", suffix=".parquet",
+        releases="parquet copies", release=None,
+        open_ratings=ParquetRatings,
+        write_ratings=file_writers.write_ratings_parquet,
+        read_movies=movies.read_movies_parquet,
+        encode_movies=file_writers.movies_parquet_bytes,
+    ),
 )
 _BY_NAME = {layout.name: layout for layout in LAYOUTS}
-
-# Accepted header names of each of our columns: MovieLens's first, then ours.
-RATING_ALIASES = {
-    "user_id": ("userId", "user_id"),
-    "item_id": ("movieId", "item_id"),
-    "rating": ("rating",),
-    "timestamp": ("timestamp",),
-}
-MOVIE_ALIASES = {"item_id": ("movieId", "item_id"), "title": ("title",), "genres": ("genres",)}
 
 # Release names in folder names: "ml-25m", "ml-10M100K", "movielens-20m-dataset".
 # Longer alternatives come first so "100k" is not read as "10m"-something.
@@ -129,8 +179,8 @@ def guess_release(ratings_file: Path, layout: str) -> str | None:
     """The MovieLens release a ratings file comes from, when its layout says so or the
     name of one of the two folders above it starts with a release name ("ml-10M100K" ->
     "ml-10m", "movielens-20m-dataset" -> "ml-20m"); None when unknown."""
-    if layout == "ml-100k":
-        return "ml-100k"
+    if get_layout(layout).release is not None:
+        return get_layout(layout).release
     for folder in (ratings_file.parent, ratings_file.parent.parent):
         match = _RELEASE_PATTERN.match(folder.name)
         if match:
@@ -148,26 +198,3 @@ def get_layout(name: str) -> Layout:
     if name not in _BY_NAME:
         raise DataError(f"unknown layout {name!r}; expected one of {', '.join(_BY_NAME)}")
     return _BY_NAME[name]
-
-
-def map_columns(found: Sequence[str], aliases: dict[str, tuple[str, ...]], file: Path) -> list[int]:
-    """Positions in `found` (a header) of each of our columns, in the order of `aliases`.
-
-    Raises:
-        DataError: a column is missing; names the file, the columns expected and found.
-    """
-    positions, missing = [], []
-    for names in aliases.values():
-        hits = [i for i, name in enumerate(found) if name in names]
-        if hits:
-            positions.append(hits[0])
-        else:
-            missing.append(" or ".join(names))
-    if missing:
-        expected = ", ".join(names[0] for names in aliases.values())
-        ours = ", ".join(aliases)
-        raise DataError(
-            f"{file}: missing column(s) {'; '.join(missing)}; expected {expected} "
-            f"(or {ours}); found {', '.join(map(str, found)) or 'no columns'}"
-        )
-    return positions

@@ -12,9 +12,7 @@ import pandas as pd
 
 from recsys_lib.data.discovery import DataSource, find_source
 from recsys_lib.data.layouts import get_layout, rating_scale
-from recsys_lib.data.movies import read_movies
-from recsys_lib.data.parquet_reader import ParquetRatings
-from recsys_lib.data.readers import ParseFailure, RatingsReader, TextRatings
+from recsys_lib.data.readers import ParseFailure, RatingsReader
 from recsys_lib.data.sampling import (
     RatingSampler,
     UserCounter,
@@ -30,14 +28,17 @@ __all__ = ["BAD_ROW_POLICIES", "describe_ratings", "load_movies", "load_ratings"
 logger = logging.getLogger(__name__)
 
 BAD_ROW_POLICIES = ("error", "skip")
+# How to skip malformed rows from each place `on_bad_rows` reaches load_ratings.
+SKIP_HINT = (
+    "to skip such rows: on_bad_rows='skip' (notebooks: ON_BAD_ROWS = 'skip'; "
+    "recsys run / recsys data info: --on-bad-rows skip)"
+)
 _MB = 2**20
 
 
 def open_ratings(file: Path, layout: str, *, chunk_rows: int = 1_000_000) -> RatingsReader:
     """The chunked reader for a ratings file of `layout` (see `detect_layout`)."""
-    if layout == "parquet":
-        return ParquetRatings(file, chunk_rows)
-    return TextRatings(file, layout, chunk_rows)
+    return get_layout(layout).open_ratings(file, chunk_rows)
 
 
 def load_ratings(
@@ -61,8 +62,12 @@ def load_ratings(
             users until at least `sample_size` ratings; reads the user column twice).
         seed: sampling seed; the sample equals ``sample_ratings(load_ratings(source),
             sample_size, strategy=strategy, seed=seed)``.
-        on_bad_rows: "error" (raise at the first malformed row) or "skip" (skip them all,
-            count them in ``attrs["sample"]["n_bad_rows_skipped"]`` and log a warning).
+        on_bad_rows: "error" (raise at the first malformed row, as soon as the chunk
+            holding it is parsed) or "skip" (skip them all, count them in
+            ``attrs["sample"]["n_bad_rows_skipped"]`` and log a warning). A malformed row
+            is one with the wrong number of fields, a missing, negative or non-integer
+            user or item id, a missing or non-numeric rating, or a missing or negative
+            timestamp.
         download: allow `find_source` to download a release that is not found locally.
         chunk_rows: rows parsed at a time.
 
@@ -71,7 +76,9 @@ def load_ratings(
         (unix seconds), MovieLens ids kept, rows in file order, a RangeIndex;
         ``attrs["source"]`` is ``DataSource.as_dict()`` and ``attrs["sample"]`` holds
         strategy (None when not sampled), sample_size, seed, n_rows_read and
-        n_bad_rows_skipped.
+        n_bad_rows_skipped, plus a "note" when `sample_size` is larger than the data
+        ("asked for 200,000 ratings; the data has 100,836: using all", also logged as a
+        warning).
 
     Raises:
         DataError: a missing file or folder, an unknown layout, missing columns, a
@@ -92,13 +99,15 @@ def load_ratings(
     try:
         frame = read.run(sample_size, strategy, seed, skip)
     except ParseFailure as failure:
-        bad = reader.find_bad_rows(first_only=on_bad_rows == "error")
+        # The rows of the chunks parsed before the failing one are well formed: the scan
+        # starts after them, so a bad last line is named as soon as its chunk is parsed.
+        bad = reader.find_bad_rows(
+            first_only=on_bad_rows == "error", after_rows=failure.good_rows
+        )
         if bad is None:
             raise DataError(f"{failure}; no malformed row was found when scanning") from None
         if on_bad_rows == "error":
-            raise DataError(
-                f"{bad.message(src.ratings_file)} (pass on_bad_rows='skip' to skip such rows)"
-            ) from None
+            raise DataError(f"{bad.message(src.ratings_file)} ({SKIP_HINT})") from None
         skip = bad.numbers
         logger.warning(
             "%s: skipping %d malformed rows; the first: %s",
@@ -109,7 +118,7 @@ def load_ratings(
         read = _Read(reader, scale)
         frame = read.run(sample_size, strategy, seed, skip)
     if read.n_outside:
-        example = reader.first_outside(scale)
+        example = reader.first_outside(scale, after_rows=read.rows_before_outside)
         shown = "" if example is None else f", e.g. {reader.unit} {example[0]}: {example[1]!r}"
         raise DataError(
             f"{src.ratings_file}: {read.n_outside} ratings outside the "
@@ -128,18 +137,28 @@ def load_ratings(
 
 
 class _Read:
-    """One attempt at reading a file: the frame, plus counts of rows and bad ratings."""
+    """One attempt at reading a file: the frame, plus counts of rows and bad ratings.
+
+    Attributes:
+        n_rows: rows read.
+        n_outside: ratings outside the scale.
+        rows_before_outside: rows read before the first chunk holding such a rating.
+    """
 
     def __init__(self, reader: RatingsReader, scale: RatingScale) -> None:
         self.reader = reader
         self.scale = scale
         self.n_rows = 0
         self.n_outside = 0
+        self.rows_before_outside = 0
 
     def _checked(self, skip: np.ndarray | None) -> Iterator[pd.DataFrame]:
         for chunk in self.reader.chunks(skip=skip):
+            outside = int((~self.scale.contains(chunk["rating"].to_numpy())).sum())
+            if outside and not self.n_outside:
+                self.rows_before_outside = self.n_rows
             self.n_rows += len(chunk)
-            self.n_outside += int((~self.scale.contains(chunk["rating"].to_numpy())).sum())
+            self.n_outside += outside
             yield chunk
 
     def run(
@@ -184,12 +203,13 @@ def load_movies(source: str | Path | DataSource | None = None) -> pd.DataFrame:
         DataError: no movies file in the source's layout, or a malformed one.
     """
     src = find_source(source)
+    layout = get_layout(src.layout)
     if src.movies_file is None:
-        expected = get_layout(src.layout).movies_name
         raise DataError(
-            f"{src.path}: no movies file next to {src.ratings_file.name} (looked for {expected})"
+            f"{src.path}: no movies file next to {src.ratings_file.name} "
+            f"(looked for {layout.movies_name})"
         )
-    movies = read_movies(src.movies_file, src.layout)
+    movies = layout.read_movies(src.movies_file)
     movies.attrs = {"source": src.as_dict()}
     return movies
 

@@ -1,4 +1,6 @@
-"""Movie readers, one per layout: item_id (int32), title and genres ("A|B") as strings."""
+"""Movie readers, one per movies file format (see the layout table in `layouts`): each
+returns item_id (int32), title and genres ("A|B") as strings, and raises DataError naming
+the file and, for malformed rows, the line."""
 
 from __future__ import annotations
 
@@ -8,10 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_lib.data.layouts import MOVIE_ALIASES, map_columns
-from recsys_lib.data.schema import MOVIE_COLUMNS, DataError
+from recsys_lib.data.schema import MOVIE_ALIASES, MOVIE_COLUMNS, DataError, map_columns
 
-__all__ = ["ML_100K_GENRES", "NO_GENRES", "read_movies"]
+__all__ = [
+    "ML_100K_GENRES",
+    "NO_GENRES",
+    "read_movies_csv",
+    "read_movies_dat",
+    "read_movies_parquet",
+    "read_u_item",
+]
 
 NO_GENRES = "(no genres listed)"
 # ml-100k's u.genre, used when that file is absent: u.item has one 0/1 flag per genre.
@@ -22,23 +30,36 @@ ML_100K_GENRES = (
 )  # fmt: skip
 
 
-def read_movies(file: Path, layout: str) -> pd.DataFrame:
-    """Read a movies file of `layout` (u.item, movies.dat, movies.csv, movie.csv, parquet).
+def read_u_item(file: Path) -> pd.DataFrame:
+    """Read ml-100k's u.item ("|"-separated, one 0/1 flag per genre; genre names from
+    u.genre next to it when present)."""
+    return _movie_frame(_u_item_rows(_decode(file), file), file)
 
-    Returns:
-        DataFrame with item_id (int32), title (str) and genres (str, "A|B", or
-        "(no genres listed)").
+
+def read_movies_dat(file: Path) -> pd.DataFrame:
+    """Read ml-1m / ml-10m's movies.dat ("id::title::genres")."""
+    return _movie_frame(_movies_dat_rows(_decode(file), file), file)
+
+
+def read_movies_csv(file: Path) -> pd.DataFrame:
+    """Read a movies.csv / movie.csv with a header naming movieId (or item_id), title and
+    genres in any order, other columns ignored."""
+    return _movie_frame(_read_csv(file), file)
+
+
+def read_movies_parquet(file: Path) -> pd.DataFrame:
+    """Read a movies.parquet with MovieLens's column names or ours."""
+    return _movie_frame(_read_parquet(file), file)
+
+
+def _movie_frame(rows: pd.DataFrame | list[tuple[int, str, str]], file: Path) -> pd.DataFrame:
+    """Rows (a frame with our column names, or (item_id, title, genres) tuples) in our
+    schema: item_id int32, title str and genres str ("A|B", or "(no genres listed)").
 
     Raises:
-        DataError: naming the file and, for malformed rows, the line.
+        DataError: there are no rows.
     """
-    if layout == "parquet":
-        frame = _read_parquet(file)
-    elif layout in ("ml-100k", "ml-1m"):
-        parse = _u_item_rows if layout == "ml-100k" else _movies_dat_rows
-        frame = pd.DataFrame(parse(_decode(file), file), columns=list(MOVIE_COLUMNS))
-    else:
-        frame = _read_csv(file)
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=[*MOVIE_COLUMNS])
     if frame.empty:
         raise DataError(f"{file}: no movies in the file")
     return pd.DataFrame(

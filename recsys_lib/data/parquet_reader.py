@@ -7,14 +7,15 @@ only when a parquet file is read.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from recsys_lib.data.layouts import RATING_ALIASES, map_columns
 from recsys_lib.data.readers import (
+    FIELD_OF,
     ITEM,
     OK,
     PROBLEMS,
@@ -25,9 +26,16 @@ from recsys_lib.data.readers import (
     ParseFailure,
     RatingsReader,
     collect_bad_rows,
-    in_int32,
+    non_negative_int32,
 )
-from recsys_lib.data.schema import RATING_COLUMNS, RATING_DTYPES, DataError, RatingScale
+from recsys_lib.data.schema import (
+    RATING_ALIASES,
+    RATING_COLUMNS,
+    RATING_DTYPES,
+    DataError,
+    RatingScale,
+    map_columns,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,12 +80,16 @@ class ParquetRatings(RatingsReader):
                 )
 
     def _batches(
-        self, columns: Sequence[str]
+        self, columns: Sequence[str], *, after_rows: int = 0
     ) -> Iterator[tuple[int, pa.RecordBatch, dict[str, np.ndarray], np.ndarray]]:
-        """(number of the first row, the raw batch, values as int64/float64, problem codes)."""
+        """(number of the first row, the raw batch, values as int64/float64, problem codes),
+        leaving out batches that lie wholly in the first `after_rows` rows."""
         first = 1
         names = [self.names[col] for col in columns]
         for batch in self._parquet.iter_batches(batch_size=self.chunk_rows, columns=names):
+            if first + batch.num_rows - 1 <= after_rows:
+                first += batch.num_rows
+                continue
             values, codes = {}, np.full(batch.num_rows, OK, dtype=np.int8)
             for col, name in zip(columns, names, strict=True):
                 values[col], valid = _column_values(col, batch.column(name))
@@ -93,21 +105,23 @@ class ParquetRatings(RatingsReader):
             if skip is not None:
                 keep = ~np.isin(np.arange(first, first + len(codes)), skip)
             if (codes[keep] != OK).any():
-                raise ParseFailure(f"{self.file}: a row has a missing or out-of-range value")
+                good_rows = first - 1 if len(columns) == len(RATING_COLUMNS) else 0
+                raise ParseFailure(
+                    f"{self.file}: a row has a missing or out-of-range value", good_rows=good_rows
+                )
             yield pd.DataFrame(
                 {col: values[col][keep].astype(RATING_DTYPES[col]) for col in columns}, copy=False
             )
 
-    def find_bad_rows(self, *, first_only: bool) -> BadRows | None:
+    def find_bad_rows(self, *, first_only: bool, after_rows: int = 0) -> BadRows | None:
         batches = (
-            (number, codes,
-             lambda i, batch=batch, codes=codes: (_row_text(batch, i), PROBLEMS[int(codes[i])]))
-            for number, batch, _, codes in self._batches(RATING_COLUMNS)
+            (number, codes, partial(_describe, self.names, batch, codes))
+            for number, batch, _, codes in self._batches(RATING_COLUMNS, after_rows=after_rows)
         )
         return collect_bad_rows(batches, self.unit, first_only=first_only)
 
-    def first_outside(self, scale: RatingScale) -> tuple[int, str] | None:
-        for number, batch, values, codes in self._batches(RATING_COLUMNS):
+    def first_outside(self, scale: RatingScale, *, after_rows: int = 0) -> tuple[int, str] | None:
+        for number, batch, values, codes in self._batches(RATING_COLUMNS, after_rows=after_rows):
             outside = np.flatnonzero((codes == OK) & ~scale.contains(values["rating"]))
             if len(outside):
                 return number + int(outside[0]), _row_text(batch, int(outside[0]))
@@ -136,7 +150,17 @@ def _column_values(col: str, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_timestamp(array.type):
         array = array.cast(pa.timestamp("s", tz=array.type.tz), safe=False)
     values = pc.fill_null(array.cast(pa.int64()), 0).to_numpy()
-    return values, present & in_int32(values)
+    return values, present & non_negative_int32(values)
+
+
+def _describe(
+    names: dict[str, str], batch: pa.RecordBatch, codes: np.ndarray, index: int
+) -> tuple[str, str]:
+    """Row `index` of `batch` as text, and what is wrong with it (problem, column, value)."""
+    code = int(codes[index])
+    name = names[RATING_COLUMNS[FIELD_OF[code]]]
+    value = batch.column(name)[index].as_py()
+    return _row_text(batch, index), f"{PROBLEMS[code]} (column {name!r}: {value!r})"
 
 
 def _row_text(batch: pa.RecordBatch, index: int) -> str:

@@ -161,8 +161,6 @@ def sample_ratings(
         counter.add(ratings["user_id"].to_numpy())
         chosen = choose_users(counter.user_ids, counter.counts, sample_size, seed)
         sample = keep_users(ratings, chosen).reset_index(drop=True)
-    if sample_size >= len(ratings):
-        logger.info("sample_size %d >= %d ratings: keeping them all", sample_size, len(ratings))
     skipped = ratings.attrs.get("sample", {}).get("n_bad_rows_skipped", 0)
     sample.attrs = {
         **ratings.attrs,
@@ -174,11 +172,22 @@ def sample_ratings(
 def sample_info(
     strategy: str | None, sample_size: int | None, seed: int, n_rows_read: int, n_skipped: int
 ) -> dict:
-    """The JSON-ready ``attrs["sample"]`` record of a loaded or sampled frame."""
-    return {
+    """The JSON-ready ``attrs["sample"]`` record of a loaded or sampled frame.
+
+    Holds strategy, sample_size, seed, n_rows_read and n_bad_rows_skipped, plus a "note"
+    (and a logged warning) when `sample_size` asks for more ratings than were read:
+    "asked for 200,000 ratings; the data has 100,836: using all".
+    """
+    info = {
         "strategy": strategy,
         "sample_size": None if sample_size is None else int(sample_size),
         "seed": int(seed),
         "n_rows_read": int(n_rows_read),
         "n_bad_rows_skipped": int(n_skipped),
     }
+    if sample_size is not None and sample_size > n_rows_read:
+        info["note"] = (
+            f"asked for {sample_size:,} ratings; the data has {n_rows_read:,}: using all"
+        )
+        logger.warning("sample_size: %s", info["note"])
+    return info

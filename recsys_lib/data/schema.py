@@ -1,19 +1,25 @@
-"""Column names, dtypes, rating scales and the error type shared by the data layer."""
+"""Column names (and the header names accepted for them), dtypes, rating scales and the
+error type shared by the data layer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "DEFAULT_SCALE",
+    "MOVIE_ALIASES",
     "MOVIE_COLUMNS",
+    "RATING_ALIASES",
     "RATING_COLUMNS",
     "RATING_DTYPES",
     "RATING_SCALES",
     "DataError",
     "RatingScale",
+    "map_columns",
 ]
 
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
@@ -25,6 +31,15 @@ RATING_DTYPES = {
     "timestamp": np.int32,
 }
 MOVIE_COLUMNS = ("item_id", "title", "genres")
+
+# Accepted header names of each of our columns: MovieLens's first, then ours.
+RATING_ALIASES = {
+    "user_id": ("userId", "user_id"),
+    "item_id": ("movieId", "item_id"),
+    "rating": ("rating",),
+    "timestamp": ("timestamp",),
+}
+MOVIE_ALIASES = {"item_id": ("movieId", "item_id"), "title": ("title",), "genres": ("genres",)}
 
 
 class DataError(ValueError):
@@ -57,3 +72,26 @@ RATING_SCALES = {
     "ml-latest": DEFAULT_SCALE,
     "ml-latest-small": DEFAULT_SCALE,
 }
+
+
+def map_columns(found: Sequence[str], aliases: dict[str, tuple[str, ...]], file: Path) -> list[int]:
+    """Positions in `found` (a header) of each of our columns, in the order of `aliases`.
+
+    Raises:
+        DataError: a column is missing; names the file, the columns expected and found.
+    """
+    positions, missing = [], []
+    for names in aliases.values():
+        hits = [i for i, name in enumerate(found) if name in names]
+        if hits:
+            positions.append(hits[0])
+        else:
+            missing.append(" or ".join(names))
+    if missing:
+        expected = ", ".join(names[0] for names in aliases.values())
+        ours = ", ".join(aliases)
+        raise DataError(
+            f"{file}: missing column(s) {'; '.join(missing)}; expected {expected} "
+            f"(or {ours}); found {', '.join(map(str, found)) or 'no columns'}"
+        )
+    return positions
