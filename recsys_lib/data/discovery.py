@@ -1,6 +1,6 @@
 """Where the MovieLens data comes from, decided once and said in words.
 
-Order (DESIGN.md): an explicit path or release name -> the RECSYS_DATA environment
+Order (as the README says): an explicit path or release name -> the RECSYS_DATA environment
 variable -> Kaggle inputs -> the Colab/Drive folder -> the download cache -> a download
 (only with ``download=True``) -> the ml-latest-small copy shipped inside the package.
 """
