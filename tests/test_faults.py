@@ -105,6 +105,38 @@ def test_two_concurrent_runs_into_one_folder_the_second_is_refused(tmp_path):
     assert read_results(folder)["status"] == "ok"
 
 
+# ---- 5. ids that collide with the padding value ---------------------------------------
+@pytest.mark.parametrize("layout", ["csv", "ml-1m", "parquet"])
+def test_a_negative_item_id_is_a_load_error_naming_its_line(movielens_dir, tiny_ratings, layout):
+    from recsys_lib.data import DataError, load_ratings
+
+    ratings = tiny_ratings.copy()
+    ratings["rating"] = ratings["rating"].round().clip(1, 5)  # ml-1m holds whole stars
+    ratings.loc[3, "item_id"] = -1
+    folder = movielens_dir(layout, ratings.astype({"item_id": "int64"}), movies=False)
+    with pytest.raises(DataError, match=r"(line|row) \d+: item id .*-1") as error:
+        load_ratings(folder)
+    assert "negative" in str(error.value)
+    assert len(load_ratings(folder, on_bad_rows="skip")) == len(ratings) - 1
+
+
+# ---- 6. a diverged run ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_diverged_run_records_the_divergence_not_a_later_cell(tmp_path):
+    from recsys_lib.models.vae import config_path
+
+    text = config_path("test_tiny").read_text().replace("lr: 0.005", "lr: 1.0e+30")
+    text = text.replace("gradient_clipping: 1.0", "gradient_clipping: null")
+    config = tmp_path / "diverging.yaml"
+    config.write_text(text + "bad_steps_halve_lr: 2\nbad_steps_stop: 3\n")
+    outcome = run_notebook("vae", {"CONFIG": str(config), "SAMPLE_SIZE": 3000},
+                           results_dir=tmp_path / "run", progress=False)
+    results = outcome.results
+    assert results["status"] == "failed"
+    assert results["error"].startswith("TrainingDiverged: diverged: 3 NaN/Inf steps in a row")
+    assert "plottable" not in results["error"]
+
+
 # ---- 7. the smaller ones ----------------------------------------------------------------------
 def test_stale_temp_files_of_a_killed_process_are_removed_when_the_folder_is_next_used(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
