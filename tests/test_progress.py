@@ -114,3 +114,28 @@ def test_headless_trainer_logs_one_line_per_epoch(monkeypatch, capsys):
     assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all(re.match(r"epoch \d/3: 12/12 in \d+\.\d s", line) for line in lines)
     assert "loss=" in lines[-1]
+
+
+@pytest.mark.slow
+def test_papermill_kernel_is_headless(tmp_path, monkeypatch):
+    """The real signal: papermill's requests carry allow_stdin=False, so a bar in the
+    executed notebook leaves one line."""
+    import nbformat
+    import papermill
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "from recsys_lib.progress import progress_bar, progress_mode\n"
+        "print(progress_mode())\n"
+        "with progress_bar(total=50, desc='epoch 1/1', mininterval=0) as bar:\n"
+        "    for _ in range(50):\n"
+        "        bar.update(1)"))
+    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}
+    nbformat.write(notebook, tmp_path / "in.ipynb")
+    papermill.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"),
+                               kernel_name="python3", progress_bar=False)
+    outputs = nbformat.read(tmp_path / "out.ipynb", 4).cells[0].outputs
+    streams = {out.name: out.text for out in outputs if out.output_type == "stream"}
+    assert streams["stdout"] == "lines\n"
+    assert re.fullmatch(r"epoch 1/1: 50/50 in \d+\.\d s\n", streams["stderr"])
