@@ -156,3 +156,9 @@ def test_bundle_installs_offline_on_runtime(real_bundle: Path, runtime: Runtime,
         assert resolution.keeps[name] == runtime.ships[name]
     with zipfile.ZipFile(next(real_bundle.glob(f"implicit-*-{runtime.abi}-*.whl"))) as wheel:
         assert any(name.startswith("implicit/") for name in wheel.namelist())
+
+
+def test_runtimes_are_values() -> None:
+    assert len({KAGGLE, COLAB, LOCAL, runtime_for_python("3.12")}) == 3
+    with pytest.raises(TypeError):
+        KAGGLE.ships["implicit"] = "0.7.3"  # read-only

@@ -56,9 +56,10 @@ class Resolution:
             line += "; REPLACES " + ", ".join(
                 f"{name} {old} -> {new}" for name, (old, new) in self.replaces.items())
         else:
-            line += f"; keeps {len(self.keeps)} shipped packages (" + ", ".join(
-                f"{name} {self.keeps[name]}" for name in ("torch", "numpy", "pandas")
-                if name in self.keeps) + ", ...)"
+            core = [f"{name} {self.keeps[name]}" for name in ("torch", "numpy", "pandas")
+                    if name in self.keeps]
+            line += f"; keeps {len(self.keeps)} shipped packages"
+            line += f" ({', '.join(core)}, ...)" if core else ""
         return line
 
 

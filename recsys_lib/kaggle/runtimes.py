@@ -72,7 +72,7 @@ class Runtime:
     name: str
     python: str
     platforms: tuple[str, ...] = DEFAULT_PLATFORMS
-    ships: Mapping[str, str] = field(default_factory=dict)
+    ships: Mapping[str, str] = field(default_factory=dict, hash=False)
     description: str = ""
 
     def __post_init__(self) -> None:
