@@ -24,7 +24,7 @@ from recsys_lib.kaggle.runtimes import RUNTIMES, runtimes_for_pythons
 __all__ = ["main"]
 
 USERNAME_ENV = "KAGGLE_USERNAME"
-_DEFAULT_PYTHONS = " and ".join(f"{r.python} ({r.name})" for r in RUNTIMES)
+_DEFAULT_PYTHONS = ", ".join(f"{r.python} ({r.name})" for r in RUNTIMES)
 
 
 def _parser() -> argparse.ArgumentParser:
