@@ -277,12 +277,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _memory(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from recsys_lib.memory import machine_memory
 
-    from recsys_lib.memory import snapshot
-
-    snap = snapshot()
-    print(json.dumps(asdict(snap), indent=2) if args.json else snap.to_text())
+    memory = machine_memory()
+    print(json.dumps(memory.to_dict(), indent=2) if args.json else memory.to_text())
     return 0
 
 

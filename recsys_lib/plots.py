@@ -1,18 +1,23 @@
 """Matplotlib figures the notebooks and `recsys report` show.
 
-Figures are built with `matplotlib.figure.Figure` (no pyplot state), so they work headless
-and display once in a notebook when returned from a cell.
+Figures are `NotebookFigure`s: built without pyplot state, so they work headless, and
+with a `_repr_png_`, so a figure returned from a cell shows as one PNG in any IPython
+kernel, with or without the inline backend (papermill's plain `python3` kernel included).
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
+    "ERROR_METRICS",
+    "NotebookFigure",
     "plot_memory_timeline",
     "plot_metrics",
     "plot_rating_distribution",
@@ -22,6 +27,10 @@ __all__ = [
     "save_figures",
 ]
 
+#: Metrics where lower is better and the differences between models are small against
+#: their size: their bar charts zoom in on the values instead of starting at zero.
+ERROR_METRICS = ("rmse", "mae")
+_LOWER_IS_BETTER = (*ERROR_METRICS, "fit_seconds", "peak_rss_mb")
 _DEFAULT_METRICS = (
     "rmse",
     "mae",
@@ -33,8 +42,21 @@ _DEFAULT_METRICS = (
 )
 
 
+class NotebookFigure(Figure):
+    """A matplotlib Figure that IPython displays as a PNG (100 dpi) by itself."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def plot_metrics(table: pd.DataFrame, metrics: tuple[str, ...] = _DEFAULT_METRICS) -> Figure:
-    """Bar chart per metric, one bar per model (`table` as from `report.results_table`)."""
+    """Bar chart per metric, one bar per model (`table` as from `report.results_table`).
+
+    Bars of `ERROR_METRICS` (RMSE, MAE) do not start at zero: the axis spans the values
+    with a margin, so 0.891 and 0.895 look different, and the title says so.
+    """
     shown = [m for m in metrics if m in table and table[m].notna().any()]
     if not shown:
         raise ValueError(
@@ -42,16 +64,22 @@ def plot_metrics(table: pd.DataFrame, metrics: tuple[str, ...] = _DEFAULT_METRIC
         )
     columns = min(4, len(shown))
     rows = int(np.ceil(len(shown) / columns))
-    fig = Figure(figsize=(3.6 * columns, 2.9 * rows), layout="constrained")
+    fig = NotebookFigure(figsize=(3.6 * columns, 2.9 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, metric in zip(axes, shown, strict=False):
         values = table[metric].dropna()
-        bars = ax.bar(values.index.astype(str), values.to_numpy(dtype=float), color="#4C72B0")
-        ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        better = (
-            "lower is better" if metric in ("rmse", "mae", "fit_seconds", "peak_rss_mb") else ""
-        )
-        ax.set_title(f"{metric}\n{better}".strip(), fontsize=10)
+        heights = values.to_numpy(dtype=float)
+        bars = ax.bar(values.index.astype(str), heights, color="#4C72B0")
+        zoomed = metric in ERROR_METRICS
+        ax.bar_label(bars, fmt="%.4g" if zoomed else "%.3g", fontsize=8)
+        notes = ["lower is better" if metric in _LOWER_IS_BETTER else "",
+                 "axis not from 0" if zoomed else ""]
+        if zoomed:
+            ax.set_ylim(*_zoomed_limits(heights))
+        else:
+            ax.margins(y=0.15)  # room for the bar labels under the title
+        ax.set_title("\n".join([metric, ", ".join(n for n in notes if n)]).strip(),
+                     fontsize=10)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
@@ -59,39 +87,72 @@ def plot_metrics(table: pd.DataFrame, metrics: tuple[str, ...] = _DEFAULT_METRIC
     return fig
 
 
+def _zoomed_limits(values: np.ndarray) -> tuple[float, float]:
+    """Axis limits around `values` with room for the bar labels: a margin of half the
+    spread below and 40% above (5% of the largest value when they are all equal)."""
+    low, high = float(np.min(values)), float(np.max(values))
+    spread = high - low or 0.05 * abs(high) or 1.0
+    return max(low - 0.5 * spread, 0.0), high + 0.4 * spread
+
+
 def plot_memory_timeline(samples: pd.DataFrame, timeline: pd.DataFrame) -> Figure:
-    """Process RSS (MB) over the run with each tracked stage shaded and labelled.
+    """Process RSS (MB) over the run, with the tracked stages below it, one row each.
+
+    The upper panel shades the stages behind the RSS curve; the lower one draws each stage
+    as a bar on its own row, labelled with its name and peak RSS, so labels never overlap
+    however short or nested the stages are.
 
     Args:
         samples: `MemoryMonitor.samples()` (time_s, rss_mb).
         timeline: `MemoryMonitor.timeline()` (label, start_s, end_s, peak_rss_mb).
     """
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
-    ax = fig.subplots()
+    rows = len(timeline)
+    fig = NotebookFigure(figsize=(10, 3.0 + (0.6 + 0.22 * rows if rows else 0)),
+                         layout="constrained")
+    if rows:
+        ax, lanes = fig.subplots(2, 1, sharex=True,
+                                 gridspec_kw={"height_ratios": [3.0, 0.6 + 0.22 * rows]})
+    else:
+        ax, lanes = fig.subplots(), None
     if not samples.empty:
         ax.plot(samples["time_s"], samples["rss_mb"], color="#C44E52", lw=1.2, label="RSS")
     colours = ["#dde6f3", "#f3e5dd"]
     for position, stage in enumerate(timeline.itertuples(index=False)):
         ax.axvspan(stage.start_s, stage.end_s, color=colours[position % 2], alpha=0.9, lw=0)
-        ax.text(
-            (stage.start_s + stage.end_s) / 2,
-            1.0,
-            stage.label,
-            transform=ax.get_xaxis_transform(),
-            rotation=90,
-            va="top",
-            ha="center",
-            fontsize=7,
-        )
-    ax.set_xlabel("seconds since the monitor started")
     ax.set_ylabel("resident memory (MB)")
     ax.set_title("Memory across the run")
+    if lanes is None:
+        ax.set_xlabel("seconds since the monitor started")
+        return fig
+    _draw_stage_lanes(lanes, timeline)
+    lanes.set_xlabel("seconds since the monitor started")
     return fig
+
+
+def _draw_stage_lanes(ax: Axes, timeline: pd.DataFrame) -> None:
+    """One bar per stage on its own row (first stage on top), labelled beside the bar on
+    the side with room, or inside it when neither side has any."""
+    end = float(timeline["end_s"].max()) or 1.0
+    pad = 0.008 * end
+    for row, stage in enumerate(timeline.itertuples(index=False)):
+        width = max(stage.end_s - stage.start_s, 0.002 * end)
+        ax.barh(row, width, left=stage.start_s, height=0.7, color="#9db7dd")
+        text = f"{stage.label} ({stage.peak_rss_mb:,.0f} MB peak)"
+        if stage.end_s <= 0.6 * end:
+            x, ha = stage.start_s + width + pad, "left"
+        elif stage.start_s >= 0.4 * end:
+            x, ha = stage.start_s - pad, "right"
+        else:
+            x, ha = stage.start_s + pad, "left"
+        ax.text(x, row, text, ha=ha, va="center", fontsize=7)
+    ax.set_ylim(len(timeline) - 0.5, -0.5)
+    ax.set_yticks([])
+    ax.set_ylabel("stages")
 
 
 def plot_rating_distribution(ratings: pd.DataFrame) -> Figure:
     """Rating histogram, and ratings per user and per item (log scale, the long tail)."""
-    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    fig = NotebookFigure(figsize=(12, 3.4), layout="constrained")
     ax_rating, ax_users, ax_items = fig.subplots(1, 3)
     counts = ratings["rating"].value_counts().sort_index()
     ax_rating.bar(counts.index.astype(float), counts.to_numpy(), width=0.4, color="#55A868")
@@ -119,7 +180,7 @@ def plot_training_history(history: pd.DataFrame) -> Figure:
     groups = [(title, cols) for title, cols in groups if cols]
     if not groups:
         raise ValueError(f"history has no plottable columns: {list(history.columns)}")
-    fig = Figure(figsize=(3.6 * len(groups), 3.2), layout="constrained")
+    fig = NotebookFigure(figsize=(3.6 * len(groups), 3.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(groups)))
     x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
     for ax, (title, cols) in zip(axes, groups, strict=False):
@@ -140,7 +201,7 @@ def plot_runs(table: pd.DataFrame, metric: str) -> Figure:
         + " / "
         + shown.get("model", pd.Series("", index=shown.index)).astype(str)
     )
-    fig = Figure(figsize=(8, 0.35 * max(len(shown), 3) + 1), layout="constrained")
+    fig = NotebookFigure(figsize=(8, 0.35 * max(len(shown), 3) + 1), layout="constrained")
     ax = fig.subplots()
     ax.barh(labels, shown[metric].to_numpy(dtype=float), color="#4C72B0")
     ax.invert_yaxis()

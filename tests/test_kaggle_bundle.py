@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import sys
 import zipfile
 from pathlib import Path
 
@@ -27,11 +26,12 @@ from recsys_lib.kaggle.bundle import (
     default_source_dir,
     kaggle_notebook,
 )
-from recsys_lib.kaggle.metadata import kernel_metadata, slugify
+from recsys_lib.kaggle.metadata import GPU_ACCELERATORS, kernel_metadata, slugify
+from recsys_lib.kaggle.runtimes import LOCAL
 from recsys_lib.kaggle.wheels import (
-    download_command,
     download_dependency_wheels,
     runtime_requirements,
+    wheel_requirements,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +132,7 @@ def test_kernel_folders_pass_kaggle_checks(bundle: Path) -> None:
         "kernel_type": "notebook",
         "is_private": True,
         "enable_gpu": True,
+        "machine_shape": "NvidiaTeslaT4",
         "enable_internet": False,
         "dataset_sources": ["tester/recsys-lib", "grouplens/movielens-20m-dataset"],
         "competition_sources": [],
@@ -222,6 +223,10 @@ def test_slugs_and_titles_agree() -> None:
     (["--username", "bad name"], "username: expected a Kaggle user name"),
     (["--username", USER, "--movielens-dataset", "movielens"], "movielens_dataset: expected"),
     (["--username", USER, "--python", "311"], "python_versions: expected versions like"),
+    (["--username", USER, "--accelerator", "NvidiaTeslaP100"],
+     "accelerator: 'NvidiaTeslaP100' is not supported (Kaggle's torch (CUDA 12.8 build) has "
+     "no kernels for the P100 (sm_60)); expected one of NvidiaTeslaT4, "),
+    (["--username", USER, "--accelerator", "t4"], "accelerator: 't4' is not supported; "),
 ])
 def test_bad_options_fail_with_a_clear_message(args: list[str], message: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,7 +245,7 @@ def test_username_comes_from_option_or_env(monkeypatch: pytest.MonkeyPatch,
 
 def test_report_lists_upload_commands(tmp_path: Path) -> None:
     dataset = tmp_path / "dataset"
-    report = BundleReport(tmp_path, dataset, "me/recsys-lib", dataset / "w.whl", (),
+    report = BundleReport(tmp_path, dataset, "me/recsys-lib", dataset / "w.whl", (), (),
                           (tmp_path / "kernels" / "a",), ("me/recsys-a",))
     assert report.upload_commands() == [
         f"kaggle datasets create -p {dataset}",
@@ -248,19 +253,34 @@ def test_report_lists_upload_commands(tmp_path: Path) -> None:
     ]
 
 
-def test_download_command_is_exact(tmp_path: Path) -> None:
-    assert download_command(["implicit>=0.7"], "3.10", tmp_path) == [
-        sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps",
-        "--python-version", "3.10", "--implementation", "cp",
-        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-        "--platform", "manylinux_2_28_x86_64", "-d", str(tmp_path), "implicit>=0.7",
-    ]
+@pytest.mark.parametrize("accelerator", sorted(GPU_ACCELERATORS))
+def test_kernels_ask_for_the_accelerator(accelerator: str) -> None:
+    meta = kernel_metadata(USER, "classical_cf", "classical_cf.ipynb", "a/movielens",
+                           accelerator=accelerator)
+    assert (meta["enable_gpu"], meta["machine_shape"]) == (True, accelerator)
+
+
+def test_accelerator_none_makes_a_cpu_kernel() -> None:
+    meta = kernel_metadata(USER, "classical_cf", "classical_cf.ipynb", "a/movielens",
+                           accelerator="none")
+    assert meta["enable_gpu"] is False and "machine_shape" not in meta
+
+
+@pytest.mark.slow
+def test_accelerator_option_reaches_every_kernel(tmp_path: Path) -> None:
+    assert main(["build", "--out", str(tmp_path), "--username", USER, "--no-deps-wheels",
+                 "--accelerator", "NvidiaL4"]) == 0
+    shapes = {json.loads(path.read_text())["machine_shape"]
+              for path in (tmp_path / "kernels").glob("*/kernel-metadata.json")}
+    assert shapes == {"NvidiaL4"}
 
 
 @pytest.mark.slow
 def test_requirements_come_from_the_wheel(bundle: Path) -> None:
     (wheel,) = (bundle / "dataset").glob("recsys_lib-*.whl")
-    assert runtime_requirements(wheel) == ["implicit>=0.7"]
+    assert runtime_requirements(wheel, ["implicit"]) == ["implicit>=0.7"]
+    assert "implicit>=0.7" in wheel_requirements(wheel)
+    assert not [req for req in wheel_requirements(wheel) if "papermill" in req]
     assert runtime_requirements(wheel, ["Scikit_Learn", "torch"]) == [
         "scikit-learn>=1.3", "torch>=2.1"]
     with pytest.raises(ValueError, match="papermill not among its runtime requirements"):
@@ -283,7 +303,7 @@ def _index_reachable() -> bool:
 def test_implicit_wheel_downloads_for_python_311(tmp_path: Path) -> None:
     if not _index_reachable():
         pytest.skip("the package index (pypi.org) is not reachable")
-    wheels = download_dependency_wheels(["implicit>=0.7"], ["3.11"], tmp_path)
+    wheels = download_dependency_wheels(["implicit>=0.7", "numpy>=1.24"], [LOCAL], tmp_path)
     assert [w.parent for w in wheels] == [tmp_path]
     (wheel,) = wheels
     assert re.fullmatch(r"implicit-[\d.]+-cp311-cp311-\S*manylinux\S*_x86_64\.whl", wheel.name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.transforms import Bbox
 
 from recsys_lib import plots
 
@@ -24,10 +26,55 @@ def test_plot_metrics_draws_one_axis_per_available_metric(tmp_path):
 def test_memory_timeline_shades_each_stage():
     samples = pd.DataFrame({"time_s": [0.0, 1.0, 2.0], "rss_mb": [100.0, 150.0, 120.0]})
     timeline = pd.DataFrame({"label": ["load", "fit"], "start_s": [0.0, 1.0],
-                             "end_s": [1.0, 2.0], "peak_rss_mb": [150.0, 150.0]})
-    ax = plots.plot_memory_timeline(samples, timeline).axes[0]
+                             "end_s": [1.0, 2.0], "peak_rss_mb": [150.0, 140.0]})
+    ax, lanes = plots.plot_memory_timeline(samples, timeline).axes
     assert len(ax.lines) == 1 and list(ax.lines[0].get_ydata()) == [100.0, 150.0, 120.0]
-    assert [t.get_text() for t in ax.texts] == ["load", "fit"]
+    assert len(ax.patches) == 2  # the shaded stages
+    assert [t.get_text() for t in lanes.texts] == ["load (150 MB peak)", "fit (140 MB peak)"]
+    assert [(p.get_x(), p.get_width()) for p in lanes.patches] == [(0.0, 1.0), (1.0, 1.0)]
+
+
+def _text_boxes(fig, texts) -> list[tuple[str, Bbox]]:
+    """Each text's box in pixels, after laying the figure out as saving it would."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+
+
+def test_memory_timeline_labels_do_not_overlap():
+    # 14 stages, most of them a few milliseconds long, one nested inside another.
+    starts = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 3.0, 3.01, 3.02, 3.5, 3.51, 3.52, 3.9, 0.0]
+    ends = [0.01, 0.02, 0.03, 0.04, 0.05, 3.0, 3.01, 3.02, 3.5, 3.51, 3.52, 3.9, 4.0, 4.0]
+    timeline = pd.DataFrame({"label": [f"evaluate model number {i}" for i in range(14)],
+                             "start_s": starts, "end_s": ends, "peak_rss_mb": [200.0] * 14})
+    samples = pd.DataFrame({"time_s": [0.0, 4.0], "rss_mb": [100.0, 200.0]})
+    fig = plots.plot_memory_timeline(samples, timeline)
+    boxes = _text_boxes(fig, fig.axes[1].texts)
+    assert len(boxes) == 14
+    overlapping = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+                   if box_a.overlaps(box_b)]
+    assert overlapping == []
+    assert all(box.x0 >= 0 and box.x1 <= fig.bbox.width for _, box in boxes)
+
+
+def test_error_metric_bars_zoom_in_on_the_values():
+    table = pd.DataFrame({"rmse": [0.895, 0.891, 0.905], "ndcg@10": [0.1, 0.2, 0.3]},
+                         index=["BiasBaseline", "SVD", "ItemKNN"])
+    rmse, ndcg = [ax for ax in plots.plot_metrics(table).axes if ax.get_visible()]
+    low, high = rmse.get_ylim()
+    assert low == pytest.approx(0.891 - 0.007) and high == pytest.approx(0.905 + 0.0056)
+    assert "axis not from 0" in rmse.get_title()
+    assert ndcg.get_ylim()[0] == 0.0 and "axis not from 0" not in ndcg.get_title()
+    assert [t.get_text() for t in rmse.texts] == ["0.895", "0.891", "0.905"]
+
+
+def test_figures_show_as_png_in_ipython():
+    from IPython.core.formatters import DisplayFormatter
+
+    fig = plots.plot_metrics(pd.DataFrame({"rmse": [0.9, 0.8]}, index=["a", "b"]))
+    data, _ = DisplayFormatter().format(fig)
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_rating_distribution_counts_each_star_value(tiny_ratings):

@@ -9,17 +9,22 @@ from recsys_lib.kaggle.bundle import BundleReport, build_bundle, kaggle_notebook
 from recsys_lib.kaggle.command import main
 from recsys_lib.kaggle.metadata import (
     DATASET_SLUG,
+    DEFAULT_ACCELERATOR,
     DEFAULT_MOVIELENS_DATASET,
+    GPU_ACCELERATORS,
     dataset_metadata,
     kernel_metadata,
 )
-from recsys_lib.kaggle.wheels import KAGGLE_MISSING_PACKAGES
+from recsys_lib.kaggle.runtimes import RUNTIMES, Runtime
 
 __all__ = [
     "DATASET_SLUG",
+    "DEFAULT_ACCELERATOR",
     "DEFAULT_MOVIELENS_DATASET",
-    "KAGGLE_MISSING_PACKAGES",
+    "GPU_ACCELERATORS",
+    "RUNTIMES",
     "BundleReport",
+    "Runtime",
     "build_bundle",
     "dataset_metadata",
     "kaggle_notebook",

@@ -5,7 +5,7 @@ dist/kaggle/
   dataset/                     -> kaggle datasets create -p dist/kaggle/dataset
     dataset-metadata.json
     recsys_lib-<version>-py3-none-any.whl
-    implicit-<version>-cp3XX-...manylinux...whl   (one per Python version)
+    implicit-<version>-cp3XX-...manylinux...whl   (one per runtime's Python version)
   kernels/<notebook>/          -> kaggle kernels push -p dist/kaggle/kernels/<notebook>
     kernel-metadata.json
     <notebook>.ipynb           (outputs cleared, the dataset id filled in)
@@ -27,19 +27,20 @@ from typing import Any
 
 import recsys_lib
 from recsys_lib.kaggle.metadata import (
+    DEFAULT_ACCELERATOR,
     DEFAULT_MOVIELENS_DATASET,
     dataset_id,
     dataset_metadata,
     kernel_metadata,
+    validate_accelerator,
     validate_owner_slug,
     validate_username,
 )
+from recsys_lib.kaggle.runtimes import RUNTIMES, Runtime
 from recsys_lib.kaggle.wheels import (
-    KAGGLE_MISSING_PACKAGES,
     build_library_wheel,
     download_dependency_wheels,
-    runtime_requirements,
-    validate_python_version,
+    wheel_requirements,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ class BundleReport:
         dataset_id: the dataset's id, "<username>/recsys-lib".
         library_wheel: the recsys_lib wheel.
         dependency_wheels: the downloaded dependency wheels (empty when skipped).
+        runtimes: the runtimes the dependency wheels were fetched for.
         kernel_dirs: one folder per notebook (the .ipynb and kernel-metadata.json).
         kernel_ids: the kernels' ids, "<username>/<slug>", in the order of `kernel_dirs`.
     """
@@ -80,6 +82,7 @@ class BundleReport:
     dataset_id: str
     library_wheel: Path
     dependency_wheels: tuple[Path, ...]
+    runtimes: tuple[Runtime, ...]
     kernel_dirs: tuple[Path, ...]
     kernel_ids: tuple[str, ...]
 
@@ -102,9 +105,12 @@ class BundleReport:
             f"  dataset {self.dataset_id} ({self.dataset_mb:,.1f} MB): "
             + ", ".join(wheel.name for wheel in wheels),
         ]
-        if not self.dependency_wheels:
-            lines.append(f"  without wheels of {', '.join(KAGGLE_MISSING_PACKAGES)}: the offline "
-                         "install works only where they are installed already")
+        if self.dependency_wheels:
+            lines.append("  covers " + ", ".join(f"{runtime.name} (CPython {runtime.python})"
+                                                 for runtime in self.runtimes))
+        else:
+            lines.append("  without dependency wheels: the offline install works only where "
+                         "recsys_lib's requirements are installed already")
         lines += [f"  kernel {kid}: {folder}" for kid, folder in
                   zip(self.kernel_ids, self.kernel_dirs, strict=True)]
         lines += ["Upload with:", *(f"  {command}" for command in self.upload_commands())]
@@ -131,9 +137,10 @@ def build_bundle(
     *,
     username: str,
     movielens_dataset: str = DEFAULT_MOVIELENS_DATASET,
-    python_versions: Sequence[str] = ("3.10", "3.11"),
+    runtimes: Sequence[Runtime] = RUNTIMES,
     download_dependencies: bool = True,
     private: bool = True,
+    accelerator: str = DEFAULT_ACCELERATOR,
     source_dir: Path | None = None,
 ) -> BundleReport:
     """Write the Kaggle dataset folder and one kernel folder per notebook.
@@ -145,25 +152,28 @@ def build_bundle(
         out_dir: the bundle folder (for example dist/kaggle).
         username: the Kaggle user who uploads (owner of the dataset and the kernels).
         movielens_dataset: "owner/slug" of the MovieLens dataset the kernels attach.
-        python_versions: the CPython versions to download dependency wheels for.
-        download_dependencies: fetch the wheels of `KAGGLE_MISSING_PACKAGES` with
-            `pip download` (needs the package index); False leaves them out.
+        runtimes: the runtimes to download dependency wheels for (default: all supported,
+            `recsys_lib.kaggle.runtimes.RUNTIMES`).
+        download_dependencies: fetch, with `pip download` (needs the package index), the
+            wheels of the requirements each runtime lacks; False leaves them out.
         private: whether the kernels are private.
+        accelerator: the kernels' machine shape (`metadata.GPU_ACCELERATORS`) or "none".
         source_dir: the checkout to build from; None = `default_source_dir()`.
 
     Returns:
         What was written, with the upload commands.
 
     Raises:
-        ValueError: a bad username, dataset slug or Python version, or a notebook whose
-            first code cell is not the bootstrap cell (the message names the file).
+        ValueError: a bad username, dataset slug or accelerator, no runtimes, or a notebook
+            whose first code cell is not the bootstrap cell (the message names the file).
         FileNotFoundError: no notebooks, or files the build needs are missing.
         RuntimeError: building the wheel or downloading a dependency failed.
     """
     validate_username(username)
     validate_owner_slug(movielens_dataset, "movielens_dataset")
-    for version in python_versions:
-        validate_python_version(version)
+    validate_accelerator(accelerator)
+    if download_dependencies and not runtimes:
+        raise ValueError("runtimes: expected at least one runtime to fetch wheels for")
     source = default_source_dir() if source_dir is None else Path(source_dir)
     notebooks = sorted((source / "notebooks").glob("*.ipynb"))
     if not notebooks:
@@ -180,11 +190,14 @@ def build_bundle(
     wheel = build_library_wheel(source, dataset_dir)
     dependencies: list[Path] = []
     if download_dependencies:
-        requirements = runtime_requirements(wheel, KAGGLE_MISSING_PACKAGES)
-        dependencies = download_dependency_wheels(requirements, python_versions, dataset_dir)
+        dependencies = download_dependency_wheels(wheel_requirements(wheel), runtimes,
+                                                  dataset_dir)
     version = wheel.name.split("-")[1]  # recsys_lib-<version>-py3-none-any.whl
     names = [path.name for path in (wheel, *dependencies)]
-    _write_json(dataset_dir / DATASET_METADATA_FILE, dataset_metadata(username, version, names))
+    covers = [f"{runtime.name} (CPython {runtime.python})" for runtime in runtimes
+              ] if dependencies else []
+    _write_json(dataset_dir / DATASET_METADATA_FILE,
+                dataset_metadata(username, version, names, covers))
 
     kernel_dirs, kernel_ids = [], []
     for path, notebook in copies.items():
@@ -192,12 +205,13 @@ def build_bundle(
         folder.mkdir(parents=True)
         _write_json(folder / path.name, notebook, indent=1)
         meta = kernel_metadata(username, path.stem, path.name, movielens_dataset,
-                               private=private)
+                               private=private, accelerator=accelerator)
         _write_json(folder / KERNEL_METADATA_FILE, meta)
         kernel_dirs.append(folder)
         kernel_ids.append(meta["id"])
     report = BundleReport(out_dir, dataset_dir, dataset_id(username), wheel,
-                          tuple(dependencies), tuple(kernel_dirs), tuple(kernel_ids))
+                          tuple(dependencies), tuple(runtimes) if dependencies else (),
+                          tuple(kernel_dirs), tuple(kernel_ids))
     logger.info("%s", report.to_text())
     return report
 

@@ -1,6 +1,6 @@
 """The wheels in the Kaggle dataset: recsys_lib's own, built from the source checkout, and
-those of the runtime dependencies that Kaggle's image does not ship, downloaded for each
-Python version Kaggle runs (so the notebooks install everything offline)."""
+those of the runtime dependencies a supported runtime does not ship, downloaded for each
+runtime's Python version and platform (so the notebooks install everything offline)."""
 
 from __future__ import annotations
 
@@ -14,26 +14,20 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from recsys_lib.kaggle.runtimes import Runtime, normalise_name
+
 __all__ = [
-    "KAGGLE_MISSING_PACKAGES",
-    "MANYLINUX_PLATFORMS",
     "build_library_wheel",
     "download_command",
     "download_dependency_wheels",
     "runtime_requirements",
-    "validate_python_version",
+    "wheel_requirements",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: recsys_lib's runtime dependencies that Kaggle's Python image lacks. torch, numpy,
-#: pandas, scipy, scikit-learn, psutil, matplotlib, pyyaml and tqdm ship with it.
-KAGGLE_MISSING_PACKAGES = ("implicit",)
-#: Linux x86-64 wheel tags Kaggle's image (Ubuntu 22.04, glibc 2.35) can install.
-MANYLINUX_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 # Files and folders of the checkout that never go into the wheel build.
 _BUILD_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
-_PYTHON_VERSION = re.compile(r"3\.\d{1,2}")
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -74,11 +68,32 @@ def build_library_wheel(source_dir: Path, dest: Path) -> Path:
     return target
 
 
-def runtime_requirements(wheel: Path, packages: Sequence[str] = KAGGLE_MISSING_PACKAGES
-                         ) -> list[str]:
-    """The wheel's own requirement lines (Requires-Dist, without extras) for `packages`.
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The wheel's unconditional requirement lines (Requires-Dist without a marker or extra).
 
     Reading the specifiers from the built wheel keeps one source of truth: pyproject.toml.
+
+    Args:
+        wheel: a recsys_lib wheel.
+
+    Returns:
+        Requirement strings such as "implicit>=0.7", in the wheel's order.
+    """
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = (n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        text = archive.read(metadata).decode("utf-8")
+    found = []
+    for line in text.splitlines():
+        if not line.startswith("Requires-Dist:") or ";" in line:
+            continue
+        requirement = line.removeprefix("Requires-Dist:").strip()
+        if _REQUIREMENT_NAME.match(requirement):
+            found.append(requirement.replace(" ", ""))
+    return found
+
+
+def runtime_requirements(wheel: Path, packages: Sequence[str]) -> list[str]:
+    """The wheel's own requirement lines for `packages`.
 
     Args:
         wheel: a recsys_lib wheel.
@@ -90,79 +105,58 @@ def runtime_requirements(wheel: Path, packages: Sequence[str] = KAGGLE_MISSING_P
     Raises:
         ValueError: a package is not a runtime requirement of the wheel.
     """
-    with zipfile.ZipFile(wheel) as archive:
-        (metadata,) = (n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-        text = archive.read(metadata).decode("utf-8")
-    found = {}
-    for line in text.splitlines():
-        if not line.startswith("Requires-Dist:") or ";" in line:
-            continue
-        requirement = line.removeprefix("Requires-Dist:").strip()
-        match = _REQUIREMENT_NAME.match(requirement)
-        if match:
-            found[_normalise(match.group())] = requirement.replace(" ", "")
-    missing = [name for name in packages if _normalise(name) not in found]
+    found = {normalise_name(_REQUIREMENT_NAME.match(req).group()): req
+             for req in wheel_requirements(wheel)}
+    missing = [name for name in packages if normalise_name(name) not in found]
     if missing:
         raise ValueError(
             f"{wheel.name}: {', '.join(missing)} not among its runtime requirements "
             f"({', '.join(sorted(found)) or 'none'})"
         )
-    return [found[_normalise(name)] for name in packages]
+    return [found[normalise_name(name)] for name in packages]
 
 
-def download_command(requirements: Sequence[str], python_version: str, dest: Path) -> list[str]:
+def download_command(requirements: Sequence[str], runtime: Runtime, dest: Path) -> list[str]:
     """The `pip download` command that fetches binary wheels of `requirements` (without
-    their dependencies) for CPython `python_version` on Linux x86-64.
-
-    Raises:
-        ValueError: `python_version` is not of the form "3.11".
-    """
-    validate_python_version(python_version)
-    platforms = [arg for tag in MANYLINUX_PLATFORMS for arg in ("--platform", tag)]
+    their dependencies) for `runtime`'s CPython version and platform tags."""
+    platforms = [arg for tag in runtime.platforms for arg in ("--platform", tag)]
     return [
         sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps",
-        "--python-version", python_version, "--implementation", "cp", *platforms,
+        "--python-version", runtime.python, "--implementation", "cp", *platforms,
         "-d", str(dest), *requirements,
     ]
 
 
-def validate_python_version(version: str) -> str:
-    """Return `version` when it has the form "3.11".
-
-    Raises:
-        ValueError: another form (the message names the parameter `python_versions`).
-    """
-    if not _PYTHON_VERSION.fullmatch(version):
-        raise ValueError(f"python_versions: expected versions like '3.11', got {version!r}")
-    return version
-
-
-def download_dependency_wheels(requirements: Sequence[str], python_versions: Sequence[str],
+def download_dependency_wheels(requirements: Sequence[str], runtimes: Sequence[Runtime],
                                dest: Path) -> list[Path]:
-    """Download the wheels of `requirements` for each Python version into `dest`.
+    """Download, for each runtime, the wheels of the `requirements` it does not ship.
+
+    Args:
+        requirements: requirement strings (recsys_lib's, from `wheel_requirements`).
+        runtimes: the runtimes to cover; one `pip download` per runtime that lacks any.
+        dest: folder the wheels go to (created if missing).
 
     Returns:
         The downloaded wheel files in `dest`, sorted by name.
 
     Raises:
         RuntimeError: pip failed, for example without network access to the package index
-            (the message names the version and holds the end of pip's output).
+            (the message names the runtime and holds the end of pip's output).
     """
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="recsys-deps-") as tmp:
-        for version in python_versions:
-            command = download_command(requirements, version, Path(tmp))
-            _run_pip(command, what=f"downloading {', '.join(requirements)} for Python "
-                     f"{version} (build with --no-deps-wheels to skip this step)")
+        for runtime in runtimes:
+            lacking = runtime.lacks(requirements)
+            if not lacking:
+                continue
+            command = download_command(lacking, runtime, Path(tmp))
+            _run_pip(command, what=f"downloading {', '.join(lacking)} for {runtime.name} "
+                     f"(CPython {runtime.python}; build with --no-deps-wheels to skip this step)")
         wheels = sorted(Path(tmp).glob("*.whl"))
         for wheel in wheels:
             shutil.move(wheel, dest / wheel.name)
     logger.info("downloaded %s", ", ".join(wheel.name for wheel in wheels))
     return [dest / wheel.name for wheel in wheels]
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _run_pip(command: list[str], *, what: str) -> None:

@@ -7,6 +7,7 @@ caller asks for it) and CUDA is available.
 
 from recsys_lib.memory.cgroup import CGROUP_ROOT_ENV, CgroupMemory, read_cgroup_memory
 from recsys_lib.memory.cleanup import CleanupReport, cleanup
+from recsys_lib.memory.devices import GpuDevice, MachineMemory, gpu_devices, machine_memory
 from recsys_lib.memory.estimates import dense_matrix_bytes, sparse_matrix_bytes, training_bytes
 from recsys_lib.memory.preflight import Preflight, preflight
 from recsys_lib.memory.probes import MemoryLimit, memory_limit
@@ -19,7 +20,9 @@ __all__ = [
     "MB",
     "CgroupMemory",
     "CleanupReport",
+    "GpuDevice",
     "GpuMemory",
+    "MachineMemory",
     "MemoryLimit",
     "MemoryMonitor",
     "MemorySnapshot",
@@ -27,6 +30,8 @@ __all__ = [
     "TrackRecord",
     "cleanup",
     "dense_matrix_bytes",
+    "gpu_devices",
+    "machine_memory",
     "memory_limit",
     "preflight",
     "read_cgroup_memory",
