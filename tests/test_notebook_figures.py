@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from recsys_lib.runner import run_notebook
+from recsys_lib.runs.runner import run_notebook
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
