@@ -166,19 +166,19 @@ diagnostics_table(record.results["metrics"]).round(4)
 # %%
 from recsys_lib import plots
 
-figures = {
-    "metrics": plots.plot_metrics(table),
-    "memory_timeline": plots.plot_memory_timeline(memory.samples(), memory.timeline()),
-    "rating_distribution": plots.plot_rating_distribution(data.ratings),
-}
-record.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
-figures["metrics"]
+metrics_figure = plots.plot_metrics(table)
+timeline_figure = plots.plot_memory_timeline(memory.samples(), memory.timeline())
+ratings_figure = plots.plot_rating_distribution(data.ratings)
+record.add("plots", plots.save_figures(run.run_dir / "plots", metrics=metrics_figure,
+                                       memory_timeline=timeline_figure,
+                                       rating_distribution=ratings_figure))
+metrics_figure
 
 # %%
-figures["memory_timeline"]
+timeline_figure
 
 # %%
-figures["rating_distribution"]
+ratings_figure
 
 # %% [markdown]
 # ## 6. Top-10 for one user, next to their favourite movies

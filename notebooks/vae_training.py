@@ -127,7 +127,8 @@ for note in data.notes():
     print(f"NOTE: {note}")
 print(data.split.describe())
 vae_split = vae_data(data, seed=params.SEED)
-record.set_data({**data.summary(), "validation": vae_split.summary()})
+record.set_data(data.summary())
+record.set_data(vae_split.summary())
 data.footprint_table()
 
 # %% [markdown]
@@ -202,15 +203,14 @@ table.round(4)
 # %%
 from recsys_lib import plots
 
-figures = {
-    "metrics": plots.plot_metrics(table),
-    "memory_timeline": plots.plot_memory_timeline(memory.samples(), memory.timeline()),
-}
-record.add("plots", plots.save_figures(figures, run.run_dir / "plots"))
-figures["metrics"]
+metrics_figure = plots.plot_metrics(table)
+timeline_figure = plots.plot_memory_timeline(memory.samples(), memory.timeline())
+record.add("plots", plots.save_figures(run.run_dir / "plots", metrics=metrics_figure,
+                                       memory_timeline=timeline_figure))
+metrics_figure
 
 # %%
-figures["memory_timeline"]
+timeline_figure
 
 # %% [markdown]
 # ## 6. Checkpoint and results

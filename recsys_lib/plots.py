@@ -217,6 +217,7 @@ def save_figure(fig: Figure, folder: str | Path, name: str) -> Path:
     return path
 
 
-def save_figures(figures: dict[str, Figure], folder: str | Path) -> list[str]:
-    """Save each figure as `<folder>/<name>.png`; returns the paths as strings."""
+def save_figures(folder: str | Path, **figures: Figure) -> list[str]:
+    """Save each figure as `<folder>/<name>.png` (`save_figures(folder, metrics=fig)`);
+    returns the paths as strings, JSON-ready."""
     return [str(save_figure(fig, folder, name)) for name, fig in figures.items()]

@@ -30,8 +30,7 @@ def test_classical_notebook_leaves_one_png_per_figure_cell(tmp_path, monkeypatch
                   if "image/png" in out.get("data", {})]
         if images:
             pngs["".join(cell["source"]).strip().splitlines()[-1]] = images
-    assert sorted(pngs) == ['figures["memory_timeline"]', 'figures["metrics"]',
-                            'figures["rating_distribution"]']
+    assert sorted(pngs) == ["metrics_figure", "ratings_figure", "timeline_figure"]
     for images in pngs.values():
         (image,) = images
         assert base64.b64decode(image).startswith(PNG_SIGNATURE)

@@ -109,9 +109,9 @@ class VAEData:
     fit: Interactions
     validation: Interactions
 
-    def summary(self) -> dict[str, int]:
-        """Sizes for `results.json`."""
-        return {"n_fit": self.fit.nnz, "n_validation": self.validation.nnz}
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Sizes for `results.json` "data" (its "validation" entry)."""
+        return {"validation": {"n_fit": self.fit.nnz, "n_validation": self.validation.nnz}}
 
 
 def vae_data(data: PreparedData, seed: int = 42) -> VAEData:
