@@ -1,4 +1,5 @@
-"""Every model through the shared protocol: fit, predict, recommend, save, load.
+"""Every model through the shared protocol: fit, predict, recommend, save, load, and a
+learning check (a withheld item of a block-structured matrix is ranked first).
 
 Add a model by appending to MODEL_FACTORIES; each factory takes a seed.
 """
@@ -28,17 +29,20 @@ _TINY_TRAINER = {"epochs": 2, "batch_size": 32, "device": "cpu", "progress": Fal
                  "max_minutes": None, "mixed_precision": "off"}
 
 
-def _rating_vae(seed: int) -> Recommender:
+def _rating_vae(seed: int, config: dict | None = None, trainer: dict | None = None
+                ) -> Recommender:
     from recsys_lib.models.vae import RatingVAE  # imports torch: only when used
 
-    config = {"n_factors": 4, "hidden_dims": [8], "latent_dim": 2}
-    return RatingVAE(config, {**_TINY_TRAINER, "seed": seed})
+    tiny = {"n_factors": 4, "hidden_dims": [8], "latent_dim": 2}
+    return RatingVAE({**tiny, **(config or {})}, {**_TINY_TRAINER, "seed": seed, **(trainer or {})})
 
 
-def _mult_vae(seed: int) -> Recommender:
+def _mult_vae(seed: int, config: dict | None = None, trainer: dict | None = None
+              ) -> Recommender:
     from recsys_lib.models.vae import MultVAE
 
-    return MultVAE({"hidden_dims": [8], "latent_dim": 4}, {**_TINY_TRAINER, "seed": seed})
+    tiny = {"hidden_dims": [8], "latent_dim": 4}
+    return MultVAE({**tiny, **(config or {})}, {**_TINY_TRAINER, "seed": seed, **(trainer or {})})
 
 
 MODEL_FACTORIES: list[tuple[str, Callable[[int], Recommender]]] = [
@@ -202,6 +206,74 @@ def test_fit_memory_estimate_grows_with_data(factory: Callable[[int], Recommende
     large = model_type.estimate_fit_bytes(162_000, 59_000, 25_000_000)
     assert isinstance(small, int) and 0 < small < large
     assert large < 8 * 2**30  # the 25M-rating fit stays far below a dense users x items matrix
+
+
+# ---- learning: the block test (implicit's checkerboard test, with stars) ---------------
+_BLOCK = 8  # users per group and items per block
+# Models that give every user the same ranking: on the block matrix one group's withheld
+# items are the other group's unseen items, so no single ranking puts both groups' first.
+GLOBAL_RANKERS = {"baseline", "popularity"}
+# The VAEs learn the blocks with more optimizer steps than the contract's 2 epochs (120 and
+# 80 steps); MultVAE reads the stars, as a binary input counts a 1-star dislike as an
+# interaction as much as a 5-star like.
+_LEARNING_OVERRIDES: dict[str, tuple[dict, dict]] = {
+    "rating_vae": ({"n_factors": 8, "hidden_dims": [16], "dropout_rate": 0.0,
+                    "kl_weight": 0.001}, {"epochs": 15, "batch_size": 16, "lr": 0.03}),
+    "mult_vae": ({"input_values": "rating"}, {"epochs": 20, "batch_size": 4, "lr": 0.01}),
+}
+
+
+def _blocks() -> tuple[Interactions, np.ndarray]:
+    """Two groups of 8 users x two blocks of 8 items. User j of a group gives 5 stars to
+    every item of its own block except item j (withheld) and 1 star to items j+1..j+5
+    (cyclically) of the other block, leaving 3 of those unseen; every item is withheld by
+    one user and disliked by 5, so item popularity and mean ratings are equal.
+
+    Returns:
+        The interactions (raw user ids 1..16, item ids 10, 13, ...) and each user's withheld
+        item id, in the order of `user_ids`.
+    """
+    rows, withheld = [], []
+    for group in (0, 1):
+        own = np.arange(_BLOCK) + group * _BLOCK
+        other = np.arange(_BLOCK) + (1 - group) * _BLOCK
+        for j in range(_BLOCK):
+            user = 1 + group * _BLOCK + j
+            rows += [(user, item, 5.0) for item in own if item != own[j]]
+            rows += [(user, item, 1.0) for item in other[(j + 1 + np.arange(5)) % _BLOCK]]
+            withheld.append(own[j])
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    frame["item_id"] = 10 + 3 * frame["item_id"]
+    frame = frame.astype({"user_id": np.int32, "item_id": np.int32, "rating": np.float32})
+    return Interactions.from_ratings(frame), 10 + 3 * np.array(withheld, dtype=np.int32)
+
+
+LEARNERS = [pytest.param(name, factory, id=name) for name, factory in MODEL_FACTORIES
+            if name not in GLOBAL_RANKERS]
+
+
+@pytest.mark.parametrize(("name", "factory"), LEARNERS)
+def test_the_withheld_item_of_a_block_matrix_is_ranked_first(
+    name: str, factory: Callable[..., Recommender]
+) -> None:
+    train, withheld = _blocks()
+    model = factory(0, *_LEARNING_OVERRIDES[name]) if name in _LEARNING_OVERRIDES else factory(0)
+    top, _ = model.fit(train).recommend(train.user_ids, k=4)  # 4 unseen items per user
+    np.testing.assert_array_equal(top[:, 0], withheld)
+
+
+@pytest.mark.parametrize(("name", "factory"), [
+    pytest.param(name, factory, id=name) for name, factory in MODEL_FACTORIES
+    if name in GLOBAL_RANKERS])
+def test_global_rankers_are_exempt_from_the_block_test(
+    name: str, factory: Callable[..., Recommender]
+) -> None:
+    train, withheld = _blocks()
+    model = factory(0).fit(train)
+    ranked, _ = model.recommend(train.user_ids, k=train.n_items, exclude_seen=False)
+    assert (ranked == ranked[0]).all()  # one ranking for every user: why they are exempt
+    top, _ = model.recommend(train.user_ids, k=1)
+    assert not (top[:, 0] == withheld).all()
 
 
 def test_load_rejects_a_file_that_is_not_a_model(tmp_path) -> None:

@@ -1,7 +1,10 @@
-"""Checkpoints: atomic writes (also under SIGKILL), safe loading, clear errors, keep-best-N."""
+"""Checkpoints: atomic writes (also under SIGKILL and a full disk), stale temporary files,
+safe loading, clear errors, keep-best-N."""
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import subprocess
 import sys
@@ -12,10 +15,11 @@ import pytest
 import torch
 from torch import nn
 
+from recsys_lib.training import atomic
+from recsys_lib.training.atomic import atomic_save, remove_stale_temp_files
 from recsys_lib.training.checkpoint import (
     CheckpointError,
     CheckpointManager,
-    atomic_save,
     load_checkpoint,
     load_weights,
     save_weights,
@@ -123,11 +127,11 @@ def test_in_memory_best_is_a_copy_not_a_view():
 
 _KILLED_WRITER = textwrap.dedent("""
     import sys, time, torch
-    from recsys_lib.training import checkpoint
+    from recsys_lib.training import atomic, checkpoint
 
     path = sys.argv[1]
-    checkpoint.atomic_save({"format": checkpoint.CHECKPOINT_FORMAT, "kind": "weights",
-                            "state_dict": {"w": torch.zeros(1000)}, "version": 1}, path)
+    atomic.atomic_save({"format": checkpoint.CHECKPOINT_FORMAT, "kind": "weights",
+                        "state_dict": {"w": torch.zeros(1000)}, "version": 1}, path)
     real_save = torch.save
 
     def slow_save(obj, handle):
@@ -137,8 +141,8 @@ _KILLED_WRITER = textwrap.dedent("""
         time.sleep(60)
 
     torch.save = slow_save
-    checkpoint.atomic_save({"format": checkpoint.CHECKPOINT_FORMAT, "kind": "weights",
-                            "state_dict": {"w": torch.ones(1000)}, "version": 1}, path)
+    atomic.atomic_save({"format": checkpoint.CHECKPOINT_FORMAT, "kind": "weights",
+                        "state_dict": {"w": torch.ones(1000)}, "version": 1}, path)
 """)
 
 
@@ -170,3 +174,81 @@ def test_improvements_must_beat_min_delta():
     assert not manager.update(net(0), 0.95, 2)  # better, but by less than min_delta
     assert manager.update(net(0), 0.85, 3)
     assert manager.best_epoch == 3
+
+
+class _Usage:
+    def __init__(self, free: int) -> None:
+        self.total, self.used, self.free = 10 * 2**30, 10 * 2**30 - free, free
+
+
+def _disk_with(monkeypatch, free: int) -> None:
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: _Usage(free))
+
+
+def _real_write_failure(obj, handle):
+    """torch's own error for a short write: its zip writer on /dev/full (always full)."""
+    handle.write(b"partial")
+    real_save(obj, "/dev/full")
+
+
+def _enospc(obj, handle):
+    handle.write(b"partial")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+real_save = torch.save
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+
+
+@pytest.mark.parametrize("failing_save", [pytest.param(_real_write_failure, marks=needs_dev_full),
+                                          _enospc], ids=["torch-unexpected-pos", "errno-28"])
+def test_a_full_disk_mid_checkpoint_says_disk_full_and_keeps_the_old_file(
+        tmp_path, monkeypatch, failing_save):
+    module = net(0, width=1024)  # 5,121 float32 weights: 20 KB
+    save_weights(module, tmp_path / "last.pt")
+    _disk_with(monkeypatch, free=5_000)
+    monkeypatch.setattr(atomic.torch, "save", failing_save)
+    with pytest.raises(OSError, match=rf"^\[Errno 28\] disk full: 0 MB free on "
+                                      rf"{tmp_path} \(writing checkpoint last\.pt\)") as error:
+        save_weights(net(1, width=1024), tmp_path / "last.pt")
+    assert error.value.errno == errno.ENOSPC
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no .tmp survives
+    monkeypatch.undo()
+    target = net(2, width=1024)
+    load_weights(target, tmp_path / "last.pt")
+    assert same_weights(target, module)
+
+
+@needs_dev_full
+def test_a_short_write_with_space_left_is_not_called_a_full_disk(tmp_path, monkeypatch):
+    _disk_with(monkeypatch, free=50 * 2**30)  # far more than the 1 KB of weights
+    monkeypatch.setattr(atomic.torch, "save", _real_write_failure)
+    with pytest.raises(OSError, match=r"writing checkpoint .*w\.pt failed \(51,200 MB free "
+                                      r".*: RuntimeError: ") as error:
+        save_weights(net(0), tmp_path / "w.pt")
+    assert error.value.errno == errno.EIO and "disk full" not in str(error.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_stale_temp_files_of_dead_writers_are_removed_when_the_manager_starts(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)  # that process has exited
+    live_pid = os.getppid()  # a process that runs (pytest's parent)
+    names = {
+        f".last.pt.{dead_pid}.tmp": b"x" * 4096,  # a killed write: removed
+        f".best-epoch0003.pt.{dead_pid}.tmp": b"y",  # removed
+        f".last.pt.{live_pid}.tmp": b"z",  # a live writer's: kept
+        f".last.pt.{os.getpid()}.tmp": b"w",  # this process's own: kept
+        "last.pt": b"real",  # checkpoints and other files: kept
+        "best-epoch0002.pt": b"real",
+        "notes.tmp": b"mine",
+        f".last.pt.{dead_pid}.tmp.bak": b"other",
+    }
+    for name, content in names.items():
+        (tmp_path / name).write_bytes(content)
+    CheckpointManager(tmp_path)
+    kept = {p.name for p in tmp_path.iterdir()}
+    assert kept == set(names) - {f".last.pt.{dead_pid}.tmp", f".best-epoch0003.pt.{dead_pid}.tmp"}
+    assert remove_stale_temp_files(tmp_path) == []  # nothing left to remove
+    assert remove_stale_temp_files(tmp_path / "missing") == []

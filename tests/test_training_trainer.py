@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -166,6 +167,20 @@ def test_persistent_nan_stops_with_the_last_good_checkpoint(tmp_path, caplog):
     assert all(torch.equal(a, b) for a, b in zip(kept.parameters(), module.parameters(),
                                                   strict=True))
     assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_a_run_diverged_before_any_epoch_has_an_empty_history_with_the_columns():
+    validate = {"validate": lambda m: {"loss": 1.0}}
+    _, _, whole = run(config(epochs=1), **validate)
+    _, _, diverged = run(config(epochs=2, bad_steps_halve_lr=2, bad_steps_stop=3),
+                         nan_at(set(range(100))), **validate)
+    assert diverged.stop_reason == "diverged"
+    assert diverged.message.startswith("diverged: 3 NaN/Inf steps in a row at step 3; no "
+                                       "epoch finished")
+    assert isinstance(diverged.history, pd.DataFrame) and diverged.history.empty
+    # every column a finished epoch has, except the loss parts: no step added any
+    assert list(diverged.history.columns) == [c for c in whole.history.columns
+                                              if c != "recon_loss"]
 
 
 @pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to "

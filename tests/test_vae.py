@@ -242,3 +242,24 @@ def test_an_unknown_kind_names_the_known_ones():
     with pytest.raises(ConfigError, match=r"must be one of rating_vae, mult_vae; got "
                                           r"'ratingvae' \(did you mean 'rating_vae'\?\)"):
         vae_kind("ratingvae")
+
+
+@pytest.mark.parametrize(("first_bad_step", "epochs_done"), [(0, 0), (4, 1)])
+def test_a_diverged_vae_says_so_and_keeps_the_history_of_its_finished_epochs(
+        tiny_train, first_bad_step, epochs_done):
+    model = RatingVAE(TINY.model_config, TINY.trainer.with_overrides(
+        {"epochs": 3, "bad_steps_halve_lr": 2, "bad_steps_stop": 2}))
+    loss = model._loss  # 200 ratings, batch 64: 4 steps per epoch
+
+    def poisoned(network, batch, step):
+        out = loss(network, batch, step)
+        return out if step < first_bad_step else type(out)(out.loss * float("nan"), out.parts)
+
+    model._loss = poisoned
+    model.fit(tiny_train)
+    assert model.result_.stop_reason == "diverged"
+    assert "diverged: 2 NaN/Inf steps in a row" in model.result_.message
+    history = model.history_
+    assert isinstance(history, pd.DataFrame) and len(history) == epochs_done
+    assert {"epoch", "train_loss", "lr", "rss_mb"} <= set(history.columns)
+    assert np.isfinite(model.predict(tiny_train.user_ids[:3], tiny_train.item_ids[:3])).all()

@@ -1,15 +1,15 @@
 """Checkpoints: atomic writes, weights-only or full payloads, safe loading, keep-best-N.
 
-Every file is written to a temporary name in the same folder, flushed to disk and renamed
-over the target, so a crash or SIGKILL mid-write leaves the previous file intact. Files
-load with `torch.load(weights_only=True)` (no arbitrary pickle); a truncated, corrupt,
-foreign or mismatched file raises `CheckpointError` naming the file and the problem.
+Files are written atomically (recsys_lib.training.atomic: a crash, a kill or a full disk
+mid-write leaves the previous file intact and says what happened); temporary files left by a
+killed process are removed when a `CheckpointManager` next uses the folder. Files load with
+`torch.load(weights_only=True)` (no arbitrary pickle); a truncated, corrupt, foreign or
+mismatched file raises `CheckpointError` naming the file and the problem.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from recsys_lib.training.atomic import atomic_save, remove_stale_temp_files
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "CheckpointError",
     "CheckpointManager",
-    "atomic_save",
     "load_checkpoint",
     "load_weights",
     "restore_full",
@@ -39,42 +40,6 @@ KINDS = ("weights", "full")
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of another kind, or does not fit the model."""
-
-
-def atomic_save(payload: Mapping[str, Any], path: str | Path) -> Path:
-    """`torch.save` to a temporary file beside `path`, fsync it, then rename it over `path`.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(dict(payload), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _cpu_state(module: nn.Module, fp16: bool) -> dict[str, torch.Tensor]:
@@ -212,6 +177,9 @@ class CheckpointManager:
     """Keeps the best weights by a validation metric: on disk (the best `keep_best` files)
     or, without a folder, as a CPU copy in memory.
 
+    Temporary files that killed writers left in `directory` are removed when the manager is
+    created (see `remove_stale_temp_files`).
+
     Args:
         directory: folder for `best-epochNNNN.pt` and `last.pt`; None keeps the best weights
             in memory only.
@@ -231,6 +199,8 @@ class CheckpointManager:
         self.best_epoch: int | None = None
         self._kept: list[str] = []
         self._memory: dict[str, torch.Tensor] | None = None
+        if self.directory is not None:
+            remove_stale_temp_files(self.directory)
 
     @property
     def last_path(self) -> Path | None:

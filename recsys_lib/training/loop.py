@@ -38,6 +38,9 @@ __all__ = ["FitLoop", "build_optimizer"]
 logger = logging.getLogger(__name__)
 
 _POSTFIX_EVERY = 10  # steps between progress-bar postfix updates
+# History columns after the loss, its parts, gradient statistics and val_* metrics.
+_EPOCH_END_COLUMNS = ("lr", "micro_batch_size", "seconds", "elapsed_s", "rss_mb",
+                      "peak_rss_mb", "peak_gpu_mb", "improved")
 
 
 def _gradient_norm(module: nn.Module, max_norm: float) -> torch.Tensor:
@@ -249,17 +252,25 @@ class FitLoop:
         improved = (metric is None or math.isfinite(metric)) and self.manager.update(
             module, metric, state.epoch + 1)
         state.since_best = 0 if improved else state.since_best + 1
-        row.update(lr=self.schedule(max(state.step - 1, 0)) * state.guard.lr_scale,
-                   micro_batch_size=state.micro_batch, seconds=record.seconds,
-                   elapsed_s=time.perf_counter() - self.started, rss_mb=record.end_rss_mb,
-                   peak_rss_mb=record.peak_rss_mb, peak_gpu_mb=record.peak_gpu_mb,
-                   improved=improved)
+        end = (self.schedule(max(state.step - 1, 0)) * state.guard.lr_scale, state.micro_batch,
+               record.seconds, time.perf_counter() - self.started, record.end_rss_mb,
+               record.peak_rss_mb, record.peak_gpu_mb, improved)
+        row.update(zip(_EPOCH_END_COLUMNS, end, strict=True))
         state.history.append(row)
         logger.info("epoch %d/%d: %s", state.epoch + 1, self.config.epochs, ", ".join(
             f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         state.epoch += 1
         state.batch = 0
         state.stats = type(state.stats)()
+
+    def _history(self) -> pd.DataFrame:
+        """One row per finished epoch; with none, no rows but the columns a row would have
+        (so a caller can test `.empty` and select columns without a KeyError)."""
+        if self.state.history:
+            return pd.DataFrame(self.state.history)
+        columns = ["epoch", *self.state.stats.summary(), *([self.key] if self.key else []),
+                   *_EPOCH_END_COLUMNS]
+        return pd.DataFrame(columns=columns)
 
     def save_full(self) -> Path | None:
         """Write the resumable `last.pt`; None (and a warning) without a checkpoint folder."""
@@ -318,7 +329,7 @@ class FitLoop:
         message = f"{message}; {weights}{resume}"
         (logger.error if reason == "diverged" else logger.info)("%s", message)
         return TrainResult(
-            history=pd.DataFrame(state.history), stop_reason=reason, message=message,
+            history=self._history(), stop_reason=reason, message=message,
             best_epoch=manager.best_epoch if restored else None,
             best_metric=manager.best_metric if restored else None, steps=state.step,
             skipped_steps=state.guard.total, oom_retries=state.oom_retries,
