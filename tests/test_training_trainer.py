@@ -266,26 +266,29 @@ def test_time_budget_ends_after_the_step_with_a_resumable_checkpoint(tmp_path):
     assert (payload["trainer"]["epoch"], payload["trainer"]["batch"]) == (0, 3)
 
 
-def test_sigterm_ends_after_the_current_step_with_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_after_the_current_step_with_a_checkpoint(tmp_path, signum):
     received = []
 
-    def sentinel(signum, frame):
-        received.append(signum)
+    def sentinel(number, frame):
+        received.append(number)
 
-    previous = signal.signal(signal.SIGTERM, sentinel)
+    previous = signal.signal(signum, sentinel)
     try:
         def terminate(info):
             if info.step == 1:
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signum)
 
         _, _, result = run(config(epochs=3, checkpoint_dir=str(tmp_path)),
                            callbacks=[terminate])
-        assert signal.getsignal(signal.SIGTERM) is sentinel  # the handler was restored
+        assert signal.getsignal(signum) is sentinel  # the handler was restored
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert (result.stop_reason, result.steps) == ("sigterm", 2)
+        signal.signal(signum, previous)
+    reason = signal.Signals(signum).name.lower()
+    assert (result.stop_reason, result.steps) == (reason, 2)
     assert received == []  # the Trainer's handler took the signal
     assert load_checkpoint(tmp_path / "last.pt", kind="full")["trainer"]["step"] == 2
+    assert f"resume from {tmp_path / 'last.pt'}" in result.message
 
 
 @pytest.mark.parametrize(("mode", "dtype"), [("auto", torch.bfloat16), ("off", torch.float32)])

@@ -95,12 +95,12 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 
 
 def describe_error(error: BaseException) -> str:
-    """"Type: message" for results.json; a full disk reads "DiskFullError: disk full: N MB
-    free on <folder>" whichever writer hit it."""
-    if is_disk_full(error) and not isinstance(error, DiskFullError):
+    """"Type: message" for results.json; a full disk (ENOSPC from any writer) reads
+    "DiskFullError: disk full: N MB free on <folder>"."""
+    if isinstance(error, OSError) and is_disk_full(error) and not isinstance(error, DiskFullError):
         filename = getattr(error, "filename", None)
-        folder = Path(filename).parent if filename else Path.cwd()
-        error = disk_full_error(folder, error)
+        path = Path(filename) if filename else Path.cwd() / "?"
+        error = disk_full_error(path.parent, path.name if filename else "")
     return f"{type(error).__name__}: {error}"
 
 

@@ -4,7 +4,7 @@ Importing this package imports torch.
 """
 
 from recsys_lib.config import ConfigBase, ConfigError
-from recsys_lib.training.atomic import atomic_save, remove_stale_temp_files
+from recsys_lib.training.atomic import atomic_save
 from recsys_lib.training.batching import (
     BatchSource,
     SparseRowBatches,
@@ -67,7 +67,6 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "plan_training",
-    "remove_stale_temp_files",
     "resolve_precision",
     "save_weights",
     "seed_everything",

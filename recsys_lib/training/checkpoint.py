@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from recsys_lib.training.atomic import atomic_save, remove_stale_temp_files
+from recsys_lib.files import remove_stale_temp_files
+from recsys_lib.training.atomic import atomic_save
 
 __all__ = [
     "CHECKPOINT_FORMAT",

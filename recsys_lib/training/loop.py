@@ -302,7 +302,7 @@ class FitLoop:
         state, manager, cfg, key = self.state, self.manager, self.config, self.key
         reason = self.stop.reason or "completed"
         last_path = manager.last_path
-        if reason in ("time_budget", "sigterm", "callback"):  # a diverged state is not saved
+        if reason in ("time_budget", "sigterm", "sigint", "callback"):  # not a diverged state
             last_path = self.save_full()
         elif last_path is not None and not (cfg.full_checkpoints and last_path.is_file()):
             last_path = None
@@ -321,6 +321,7 @@ class FitLoop:
             "time_budget": f"time budget of {cfg.max_minutes} min used up at step "
                            f"{state.step}",
             "sigterm": f"SIGTERM: stopped after step {state.step}",
+            "sigint": f"SIGINT: stopped after step {state.step}",
             "callback": f"stop requested after step {state.step}",
             "diverged": f"diverged: {state.guard.consecutive} NaN/Inf steps in a row at step "
                         f"{state.step}",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
+    "STOP_SIGNALS",
     "BadStepGuard",
     "Deadline",
     "OutOfMemoryTrainingError",
@@ -20,7 +21,7 @@ __all__ = [
     "TrainingError",
     "halve_micro_batch",
     "is_out_of_memory",
-    "sigterm_stops",
+    "signals_stop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,26 +111,34 @@ class StopFlag:
         return self.reason is not None
 
 
-@contextmanager
-def sigterm_stops(flag: StopFlag) -> Iterator[None]:
-    """While the block runs, SIGTERM sets `flag` instead of killing the process.
+#: Signals that stop training after the current step, with the stop reason each gives.
+STOP_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGINT: "sigint"}
 
-    The previous handler is restored on exit. Outside the main thread (where Python cannot
-    install handlers) the block runs unchanged.
+
+@contextmanager
+def signals_stop(flag: StopFlag) -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGINT (Ctrl-C, Jupyter's interrupt) set `flag`
+    ("sigterm", "sigint") instead of killing the process or raising KeyboardInterrupt, so
+    training ends after the current step with a checkpoint.
+
+    The previous handlers are restored on exit. Outside the main thread (where Python
+    cannot install handlers) the block runs unchanged.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: object) -> None:
-        logger.warning("SIGTERM received: stopping after the current step")
-        flag.request("sigterm")
+        name = signal.Signals(signum).name
+        logger.warning("%s received: stopping after the current step", name)
+        flag.request(STOP_SIGNALS[signal.Signals(signum)])
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 class Deadline:

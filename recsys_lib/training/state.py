@@ -25,7 +25,8 @@ __all__ = [
     "ValidateFn",
 ]
 
-STOP_REASONS = ("completed", "early_stopping", "time_budget", "sigterm", "callback", "diverged")
+STOP_REASONS = ("completed", "early_stopping", "time_budget", "sigterm", "sigint", "callback",
+                "diverged")
 
 
 @dataclass(frozen=True)

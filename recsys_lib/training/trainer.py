@@ -25,7 +25,7 @@ from recsys_lib.training.plan import (
     training_estimate_bytes,
 )
 from recsys_lib.training.precision import configure_cuda, resolve_precision
-from recsys_lib.training.recovery import StopFlag, sigterm_stops
+from recsys_lib.training.recovery import StopFlag, signals_stop
 from recsys_lib.training.state import LossFn, StepCallback, TrainResult, ValidateFn
 
 __all__ = ["ModuleSource", "Trainer", "seed_everything"]
@@ -136,6 +136,6 @@ class Trainer:
                        mode=mode, stop=self._stop)
         if resume_from is not None:
             loop.resume(resume_from)
-        with sigterm_stops(self._stop):
+        with signals_stop(self._stop):
             loop.run()
         return loop.finish()
