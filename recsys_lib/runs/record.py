@@ -229,16 +229,17 @@ class RunRecord:
             self._lock.release()
             raise
         remove_stale_temp_files(self.run_dir)
-        self.results: dict[str, Any] = {
-            "status": "running",
-            "notebook": notebook,
-            "params": dict(params),
-            "data": {},
-            "metrics": {},
-            "environment": environment_info(),
-            "started_at": _now(),
-        }
-        if previous is not None:
+        if previous is None:
+            self.results: dict[str, Any] = {
+                "status": "running",
+                "notebook": notebook,
+                "params": dict(params),
+                "data": {},
+                "metrics": {},
+                "environment": environment_info(),
+                "started_at": _now(),
+            }
+        else:
             resumed = [*previous.get("resumed_at", []), _now()]
             self.results = {**previous, "status": "running", "resumed_at": resumed}
             for stale in ("error", "interrupted_by", "finished_at", "traceback_tail"):
