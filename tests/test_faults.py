@@ -232,23 +232,26 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout_s: float = 120) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["cli_alone", "process_group"])
-def test_sigterm_to_recsys_run_checkpoints_and_records_interrupted(tmp_path, target):
+@pytest.mark.parametrize(("target", "signum"), [("cli_alone", signal.SIGTERM),
+                                                ("process_group", signal.SIGTERM),
+                                                ("cli_alone", signal.SIGINT)],
+                         ids=["SIGTERM-cli", "SIGTERM-group", "SIGINT-cli"])
+def test_a_signal_to_recsys_run_checkpoints_and_records_interrupted(tmp_path, target, signum):
     folder = tmp_path / "run"
     config = _long_config(tmp_path, epochs=500)
     process = _recsys_run(["--config", str(config), "-p", "SAMPLE_SIZE", "5000",
                            "--results-dir", str(folder)])
     _wait_for(folder / "checkpoints" / "last.pt", process)
     if target == "cli_alone":
-        os.kill(process.pid, signal.SIGTERM)
+        os.kill(process.pid, signum)
     else:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signum)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, err
+    assert process.returncode == 128 + signum, err
     assert f"--resume {folder}" in err
     results = read_results(folder)
     assert results["status"] == "interrupted", results.get("error")
-    assert results["interrupted_by"] == "SIGTERM"
+    assert results["interrupted_by"] == signal.Signals(signum).name
     assert Path(results["checkpoint"]).is_file()
     assert "checkpoint" in results["error"] and "written" in results["error"]
 
