@@ -19,6 +19,7 @@ from recsys_lib.models import (
     EASE,
     SVD,
     BiasBaseline,
+    Blend,
     ItemKNN,
     NotFittedError,
     Popularity,
@@ -50,6 +51,8 @@ MODEL_FACTORIES: list[tuple[str, Callable[[int], Recommender]]] = [
     ("als", lambda seed: ALS(factors=4, iterations=3, seed=seed)),
     ("popularity", lambda seed: Popularity()),
     ("ease", lambda seed: EASE(lam=5.0)),
+    ("blend", lambda seed: Blend({"baseline": BiasBaseline(), "popularity": Popularity(),
+                                  "svd": SVD(n_components=3, seed=seed)})),
     ("rating_vae", _rating_vae),
     ("mult_vae", _mult_vae),
 ]
