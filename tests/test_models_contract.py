@@ -17,8 +17,10 @@ import pytest
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.models import (
     ALS,
+    EASE,
     SVD,
     BiasBaseline,
+    Blend,
     ItemKNN,
     NotFittedError,
     Popularity,
@@ -52,6 +54,9 @@ MODEL_FACTORIES: list[tuple[str, Callable[[int], Recommender]]] = [
     ("knn", lambda seed: ItemKNN(n_neighbors=5, block_size=7)),
     ("als", lambda seed: ALS(factors=4, iterations=3, seed=seed)),
     ("popularity", lambda seed: Popularity()),
+    ("ease", lambda seed: EASE(lam=5.0)),
+    ("blend", lambda seed: Blend({"baseline": BiasBaseline(), "popularity": Popularity(),
+                                  "svd": SVD(n_components=3, seed=seed)})),
     ("rating_vae", _rating_vae),
     ("mult_vae", _mult_vae),
 ]

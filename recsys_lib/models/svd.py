@@ -13,12 +13,12 @@ from recsys_lib.memory import dense_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases
 
-__all__ = ["SVD"]
+__all__ = ["SVD", "randomized_svd", "truncated_svd"]
 
 logger = logging.getLogger(__name__)
 
 SOLVERS = ("randomized", "arpack")
-_OVERSAMPLES = 10  # scikit-learn's default extra columns for the randomized range finder
+_OVERSAMPLES = 10  # extra columns of the randomized range finder (scikit-learn's default)
 _POWER_ITERATIONS = 5
 
 
@@ -35,8 +35,8 @@ class SVD(Recommender):
     Args:
         n_components: rank of the residual approximation; clipped to what the training
             matrix allows (min(n_users, n_items), minus one for "arpack").
-        solver: "randomized" (scikit-learn's randomized SVD, 5 power iterations) or
-            "arpack" (scipy.sparse.linalg.svds).
+        solver: "randomized" (`randomized_svd`: numpy only, 5 power iterations; no
+            scikit-learn import on first use) or "arpack" (scipy.sparse.linalg.svds).
         seed: random seed of the solver's start vectors.
     """
 
@@ -119,8 +119,6 @@ def truncated_svd(
         float32 `U * S` of shape (n_rows, rank) and `V` of shape (n_cols, rank), with
         rank = n_components clipped to what the solver allows for this shape.
     """
-    from sklearn.utils.extmath import svd_flip
-
     limit = min(matrix.shape) - (1 if solver == "arpack" else 0)
     rank = min(n_components, limit)
     if rank < 1:
@@ -136,12 +134,45 @@ def truncated_svd(
         u, s, vt = svds(matrix, k=rank, random_state=seed)
         order = np.argsort(-s, kind="stable")
         u, s, vt = u[:, order], s[order], vt[order]
-        u, vt = svd_flip(u, vt)
     else:
-        from sklearn.utils.extmath import randomized_svd
-
-        u, s, vt = randomized_svd(
-            matrix, rank, n_oversamples=_OVERSAMPLES, n_iter=_POWER_ITERATIONS,
-            random_state=seed,
-        )
+        u, s, vt = randomized_svd(matrix, rank, seed=seed)
+    u, vt = _flip_signs(u, vt)
     return (u * s).astype(np.float32), np.ascontiguousarray(vt.T, dtype=np.float32)
+
+
+def randomized_svd(
+    matrix: sp.csr_matrix, rank: int, *, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Halko, Martinsson and Tropp's randomized SVD with numpy alone (no scikit-learn).
+
+    A Gaussian range finder of `rank` + 10 columns, 5 power iterations re-orthonormalised
+    by QR, then the exact SVD of the small projected matrix. Works in the matrix's dtype;
+    the wide side is handled by transposing (as scikit-learn's `randomized_svd` does).
+
+    Returns:
+        U of shape (n_rows, rank), the singular values (descending) and Vt of shape
+        (rank, n_cols); signs are not fixed.
+    """
+    transpose = matrix.shape[0] < matrix.shape[1]
+    tall = matrix.T.tocsr() if transpose else matrix
+    tall_t = tall.T.tocsr()
+    rng = np.random.default_rng(seed)
+    basis = rng.standard_normal((tall.shape[1], rank + _OVERSAMPLES)).astype(tall.dtype)
+    for _ in range(_POWER_ITERATIONS):
+        basis, _ = np.linalg.qr(tall @ basis)
+        basis, _ = np.linalg.qr(tall_t @ basis)
+    basis, _ = np.linalg.qr(tall @ basis)
+    small = (tall_t @ basis).T  # basis^T @ tall
+    u_small, s, vt = np.linalg.svd(small, full_matrices=False)
+    u = basis @ u_small
+    if transpose:
+        u, vt = vt.T, u.T
+    return u[:, :rank], s[:rank], vt[:rank]
+
+
+def _flip_signs(u: np.ndarray, vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Make each component's largest-magnitude entry of U positive (scikit-learn's rule)."""
+    largest = np.argmax(np.abs(u), axis=0)
+    signs = np.sign(u[largest, np.arange(u.shape[1])])
+    signs[signs == 0] = 1
+    return u * signs, vt * signs[:, None]

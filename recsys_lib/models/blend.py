@@ -1,0 +1,306 @@
+"""A blend of models: weights learned on an inner held-out split, members refit on all data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_lib.data.interactions import Interactions, index_of
+from recsys_lib.data.split import split_ratings
+from recsys_lib.memory import dense_matrix_bytes
+from recsys_lib.metrics import ranking_metrics
+from recsys_lib.models.base import Recommender, fit_estimate
+from recsys_lib.models.scoring import mask_seen, top_k_numpy
+
+__all__ = ["DEFAULT_MEMBERS", "Blend", "normalised_scores"]
+
+logger = logging.getLogger(__name__)
+
+#: Members of `Blend()` (class names in `recsys_lib.models`, default parameters).
+DEFAULT_MEMBERS = {"baseline": "BiasBaseline", "svd": "SVD", "knn": "ItemKNN", "ease": "EASE"}
+#: Candidate weights of one member in the ranking blend's coordinate search.
+RANKING_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+_SEARCH_ROUNDS = 2
+
+
+def normalised_scores(scores: Any) -> np.ndarray:
+    """Each row standardised over its items (zero mean, unit sd; a constant row gives 0).
+
+    Args:
+        scores: float32 numpy array or torch tensor of shape (n_users, n_items).
+
+    Returns:
+        float32 numpy array of the same shape.
+    """
+    if not isinstance(scores, np.ndarray):
+        scores = scores.detach().float().cpu().numpy()
+    scores = np.asarray(scores, dtype=np.float32)
+    mean = scores.mean(axis=1, keepdims=True, dtype=np.float64)
+    sd = scores.std(axis=1, keepdims=True, dtype=np.float64)
+    scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
+    return ((scores - mean.astype(np.float32)) * scale.astype(np.float32)).astype(np.float32)
+
+
+class Blend(Recommender):
+    """Fits its members on an inner split of the training data, learns blend weights on the
+    held-out part, then refits the members on all the training data.
+
+    Ratings: ridge regression (unpenalised intercept) of the held-out ratings on the
+    rating members' predictions; the blend predicts `intercept + sum w_m prediction_m`,
+    clipped to the training range. Ranking: `sum w_m z_m`, where `z_m` is member m's
+    score row standardised over the items (`normalised_scores`); the weights are found by
+    coordinate search over `RANKING_WEIGHTS` (two rounds, starting from the best single
+    member) maximising NDCG@`k` of the held-out users. `predict` needs at least one member
+    that predicts ratings.
+
+    Args:
+        members: name -> unfitted model (the blend fits them), or the specs `get_params`
+            returns ({"class": name in recsys_lib.models, "params": {...}}); None: the
+            `DEFAULT_MEMBERS`.
+        holdout_fraction: share of the training ratings held out to learn the weights.
+        ridge: L2 weight on the rating weights (in squared stars).
+        k: ranking cut-off the ranking weights are chosen for.
+        relevance_threshold: held-out ratings at or above this many stars are relevant.
+        tune_users: most held-out users scored when choosing ranking weights (a seeded
+            sample; bounds memory at tune_users x n_items x n_members float32).
+    """
+
+    def __init__(
+        self,
+        members: Mapping[str, Recommender | Mapping[str, Any]] | None = None,
+        *,
+        holdout_fraction: float = 0.2,
+        ridge: float = 1.0,
+        k: int = 10,
+        relevance_threshold: float = 4.0,
+        tune_users: int = 1_000,
+    ) -> None:
+        super().__init__()
+        if members is None:
+            members = {name: {"class": cls, "params": {}} for name, cls in DEFAULT_MEMBERS.items()}
+        if not members:
+            raise ValueError("members must name at least one model")
+        if not 0 < holdout_fraction < 1:
+            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        if k < 1 or tune_users < 1:
+            raise ValueError(f"k and tune_users must be >= 1, got {k} and {tune_users}")
+        self.members = {name: _member(name, spec) for name, spec in members.items()}
+        self.holdout_fraction = holdout_fraction
+        self.ridge = ridge
+        self.k = k
+        self.relevance_threshold = relevance_threshold
+        self.tune_users = tune_users
+        self.predicts_ratings = any(m.predicts_ratings for m in self.members.values())
+        self.seed = 42
+        self.rating_weights_: np.ndarray | None = None
+        self.ranking_weights_: np.ndarray | None = None
+        self.intercept_: float = 0.0
+        self.rating_range_: tuple[float, float] = (0.0, 0.0)
+
+    def fit(self, train: Interactions, seed: int = 42) -> Blend:
+        """Fit on `train`; `seed` drives the inner split and the tuning-user sample."""
+        self.seed = seed
+        return super().fit(train)
+
+    def _fit(self, train: Interactions) -> None:
+        frame = train.to_frame()
+        split = split_ratings(frame, test_fraction=self.holdout_fraction, seed=self.seed)
+        inner = Interactions.from_ratings(split.train)
+        fitted = {name: _fresh(model).fit(inner) for name, model in self.members.items()}
+        if self.predicts_ratings:
+            self._learn_rating_weights(fitted, split.test)
+        self.ranking_weights_ = self._learn_ranking_weights(fitted, inner, split.test)
+        del fitted
+        ratings = train.user_items.data
+        self.rating_range_ = (float(ratings.min()), float(ratings.max()))
+        for model in self.members.values():
+            model.fit(train)
+        logger.info("%s", self.describe())
+
+    def _rating_members(self) -> list[str]:
+        return [name for name, model in self.members.items() if model.predicts_ratings]
+
+    def _learn_rating_weights(self, fitted: dict[str, Recommender], test: pd.DataFrame) -> None:
+        users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
+        features = np.stack(
+            [fitted[name].predict(users, items) for name in self._rating_members()], axis=1
+        ).astype(np.float64)
+        target = test["rating"].to_numpy(np.float64)
+        mean_x, mean_y = features.mean(axis=0), target.mean()
+        centred = features - mean_x
+        gram = centred.T @ centred + self.ridge * np.eye(features.shape[1])
+        weights = np.linalg.solve(gram, centred.T @ (target - mean_y))
+        self.rating_weights_ = weights
+        self.intercept_ = float(mean_y - mean_x @ weights)
+
+    def _learn_ranking_weights(
+        self, fitted: dict[str, Recommender], inner: Interactions, test: pd.DataFrame
+    ) -> np.ndarray:
+        relevant = test["rating"].to_numpy() >= self.relevance_threshold
+        user_rows = inner.user_index(test["user_id"].to_numpy()[relevant])
+        item_cols = inner.item_index(test["item_id"].to_numpy()[relevant])
+        known = user_rows >= 0
+        user_rows, item_cols = user_rows[known], item_cols[known]
+        n_members = len(fitted)
+        users = np.unique(user_rows)
+        if len(users) == 0:
+            logger.warning("no relevant held-out rating of a known user: equal ranking weights")
+            return np.ones(n_members)
+        if len(users) > self.tune_users:
+            rng = np.random.default_rng(self.seed)
+            users = np.sort(rng.choice(users, size=self.tune_users, replace=False))
+        rows = index_of(users, user_rows)
+        keep = rows >= 0
+        rows, item_cols = rows[keep], np.where(item_cols[keep] >= 0, item_cols[keep], -2)
+        seen = inner.user_items[users]
+        blocks = np.stack([normalised_scores(m._score(users)) for m in fitted.values()])
+
+        def ndcg(weights: np.ndarray) -> float:
+            scores = np.tensordot(weights.astype(np.float32), blocks, axes=1)
+            best, _ = top_k_numpy(mask_seen(scores, seen), self.k)
+            return ranking_metrics(best, rows, item_cols, n_items=inner.n_items)[
+                f"ndcg@{self.k}"
+            ]
+
+        singles = [ndcg(np.eye(n_members)[m]) for m in range(n_members)]
+        weights = np.eye(n_members)[int(np.argmax(singles))]
+        best = max(singles)
+        for _ in range(_SEARCH_ROUNDS):
+            for member in range(n_members):
+                for value in RANKING_WEIGHTS:
+                    trial = weights.copy()
+                    trial[member] = value
+                    if not trial.any():
+                        continue
+                    score = ndcg(trial)
+                    if score > best + 1e-12:
+                        best, weights = score, trial
+        logger.debug("ranking blend: held-out ndcg@%d %.4f (single members %s)", self.k, best,
+                     np.round(singles, 4))
+        return weights
+
+    def describe(self) -> str:
+        """One line: the learned rating and ranking weights per member."""
+        names = list(self.members)
+        parts = []
+        if self.rating_weights_ is not None:
+            rating = ", ".join(
+                f"{name} {w:.3f}" for name, w in zip(self._rating_members(),
+                                                     self.rating_weights_, strict=True)
+            )
+            parts.append(f"ratings = {self.intercept_:.3f} + ({rating})")
+        if self.ranking_weights_ is not None:
+            ranking = ", ".join(
+                f"{name} {w:g}" for name, w in zip(names, self.ranking_weights_, strict=True)
+            )
+            parts.append(f"ranking = ({ranking})")
+        return "Blend: " + "; ".join(parts)
+
+    def _predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        train = self._require_fitted()
+        users = np.where(user_rows >= 0, train.user_ids[np.maximum(user_rows, 0)], -1)
+        items = np.where(item_cols >= 0, train.item_ids[np.maximum(item_cols, 0)], -1)
+        total = np.full(len(user_rows), self.intercept_, dtype=np.float64)
+        for name, weight in zip(self._rating_members(), self.rating_weights_, strict=True):
+            total += weight * self.members[name].predict(users, items)
+        return np.clip(total, *self.rating_range_).astype(np.float32)
+
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        total = None
+        for model, weight in zip(self.members.values(), self.ranking_weights_, strict=True):
+            if weight == 0:
+                continue
+            block = normalised_scores(model._score(user_rows))
+            block *= np.float32(weight)
+            total = block if total is None else total + block
+        return total
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "members": {
+                name: {"class": type(model).__name__, "params": model.get_params()}
+                for name, model in self.members.items()
+            },
+            "holdout_fraction": self.holdout_fraction,
+            "ridge": self.ridge,
+            "k": self.k,
+            "relevance_threshold": self.relevance_threshold,
+            "tune_users": self.tune_users,
+        }
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        state = {
+            "ranking_weights": self.ranking_weights_,
+            "rating_fit": np.array([self.intercept_, *self.rating_range_, self.seed]),
+        }
+        if self.rating_weights_ is not None:
+            state["rating_weights"] = self.rating_weights_
+        for position, model in enumerate(self.members.values()):
+            member_state = model._get_state()
+            state.update({f"m{position}__{key}": value for key, value in member_state.items()})
+        return state
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.ranking_weights_ = state.pop("ranking_weights")
+        intercept, low, high, seed = state.pop("rating_fit")
+        self.intercept_, self.seed = float(intercept), int(seed)
+        self.rating_range_ = (float(low), float(high))
+        self.rating_weights_ = state.pop("rating_weights", None)
+        for position, model in enumerate(self.members.values()):
+            prefix = f"m{position}__"
+            # members share the blend's training data, as after `fit`
+            model.train_, model._popularity = self.train_, self._popularity
+            model._set_state({key[len(prefix):]: value for key, value in state.items()
+                              if key.startswith(prefix)})
+
+    @fit_estimate
+    def estimate_fit_bytes(
+        cls, n_users: int, n_items: int, nnz: int, *, members: dict | None = None,
+        tune_users: int = 1_000,
+    ) -> int:
+        """Every member's own fit estimate (all stay fitted), the inner split's copies of
+        the ratings (frames and CSR, about 40 bytes a rating) and the ranking search's
+        standardised score blocks (tune_users x n_items float32 per member, plus two)."""
+        blend = cls(members)
+        members_bytes = sum(
+            model.estimate_fit_bytes(n_users, n_items, nnz) for model in blend.members.values()
+        )
+        tuning = (len(blend.members) + 2) * dense_matrix_bytes((min(tune_users, n_users), n_items))
+        return members_bytes + 40 * nnz + tuning
+
+
+def _member(name: str, spec: Recommender | Mapping[str, Any]) -> Recommender:
+    """A member model from a model or a {"class", "params"} spec."""
+    if isinstance(spec, Recommender):
+        if spec.train_ is not None:
+            raise ValueError(f"member {name!r} is already fitted; pass an unfitted model")
+        return spec
+    if not isinstance(spec, Mapping) or set(spec) != {"class", "params"}:
+        raise ValueError(
+            f"member {name!r} must be a model or a {{'class', 'params'}} mapping, got {spec!r}"
+        )
+    return _model_class(name, spec["class"])(**spec["params"])
+
+
+def _model_class(name: str, class_name: str) -> type[Recommender]:
+    import recsys_lib.models as models
+
+    found = getattr(models, class_name, None)
+    if found is None and class_name.endswith("VAE"):
+        import recsys_lib.models.vae as vae  # torch: only for a VAE member
+
+        found = getattr(vae, class_name, None)
+    if not (isinstance(found, type) and issubclass(found, Recommender)):
+        raise ValueError(f"member {name!r}: {class_name!r} is not a model in recsys_lib.models")
+    return found
+
+
+def _fresh(model: Recommender) -> Recommender:
+    """An unfitted copy of `model` with the same parameters."""
+    return type(model)(**model.get_params())

@@ -1,0 +1,260 @@
+"""EASE (Steck 2019): a closed-form item-item linear autoencoder, float32, items capped to fit."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_lib.data.interactions import Interactions
+from recsys_lib.memory import dense_matrix_bytes, memory_limit
+from recsys_lib.memory.units import format_mb, to_mb
+from recsys_lib.models.base import Recommender, fit_estimate
+
+__all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITEMS", "EASE", "ease_weights"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LAMBDA = 500.0
+DEFAULT_MAX_ITEMS = 10_000  # 400 MB of float32 weights; ml-latest-small (9,724 items) fits
+BUDGET_FRACTION = 0.7  # share of the available memory the fit may plan to use (preflight's "fits")
+_GRAM_BLOCK_BYTES = 64 * 2**20  # sparse product work per block of Gram rows
+_BYTES_PER_GRAM_CELL = 12  # a block's sparse product: float32 value + int32 index + scipy's work
+
+
+def ease_weights(
+    user_items: sp.csr_matrix, lam: float, *, block_bytes: int = _GRAM_BLOCK_BYTES
+) -> np.ndarray:
+    """EASE's item-item weights `B = I - P / diag(P)`, `P = (X^T X + lam I)^-1`, diag(B) = 0.
+
+    X is the binary (rated = 1) users x items matrix. One float32 items x items array is
+    allocated: the Gram matrix is written into it block by block from sparse products,
+    then LAPACK's Cholesky factorisation (spotrf) and inverse (spotri) overwrite it, and
+    the scaling to B happens in place.
+
+    Args:
+        user_items: float32 users x items CSR (stored entries count as interactions).
+        lam: L2 weight lambda, > 0 (keeps the Gram matrix positive definite).
+        block_bytes: work budget of one block of Gram rows, in bytes.
+
+    Returns:
+        float32 C-contiguous B of shape (n_items, n_items); scores are `X_u @ B`.
+
+    Raises:
+        ValueError: lam <= 0.
+        np.linalg.LinAlgError: the factorisation failed (a non-finite input).
+    """
+    from scipy.linalg import lapack
+
+    if not lam > 0:
+        raise ValueError(f"lam must be > 0, got {lam}")
+    n_items = user_items.shape[1]
+    binary = _binary(user_items)
+    items_users = binary.T.tocsr()
+    gram = np.empty((n_items, n_items), dtype=np.float32)
+    block = max(1, block_bytes // (_BYTES_PER_GRAM_CELL * max(n_items, 1)))
+    for start in range(0, n_items, block):
+        (items_users[start : start + block] @ binary).toarray(out=gram[start : start + block])
+    del binary, items_users
+    gram.flat[:: n_items + 1] += np.float32(lam)
+    # gram is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
+    # works on it in place (f2py copies only arrays of another order or dtype). The
+    # Fortran lower triangle it fills is the upper triangle of the C-ordered view.
+    factor, info = lapack.spotrf(gram.T, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky factorisation of X^T X + lam I failed (info={info})")
+    del gram
+    inverse, info = lapack.spotri(factor, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting X^T X + lam I failed (info={info})")
+    del factor
+    weights = inverse.T
+    del inverse
+    _mirror_upper_to_lower(weights, max(1, block // 4))
+    diagonal = weights.diagonal().copy()
+    weights *= (-1.0 / diagonal)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def _binary(user_items: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (np.ones(user_items.nnz, dtype=np.float32), user_items.indices, user_items.indptr),
+        shape=user_items.shape,
+    )
+
+
+def _mirror_upper_to_lower(square: np.ndarray, block: int) -> None:
+    """Copy the upper triangle of a square array onto its lower one, in place, in blocks
+    of `block` rows (the temporary copy is one block's rows)."""
+    n = square.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        square[stop:, start:stop] = square[start:stop, stop:].T
+        corner = square[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        corner[lower] = corner.T[lower]
+
+
+class EASE(Recommender):
+    """Embarrassingly Shallow Autoencoder (Steck 2019); ranking only.
+
+    Scores are `X_u @ B` with X the binary interactions and B the closed-form item-item
+    weights (`ease_weights`). B is a dense items x items float32 array, so the items
+    modelled are capped: the `n_items_kept_` most-rated training items (ties to the lower
+    item index) that fit both `max_items` and the memory budget. Items outside that set
+    are ranked after every kept item, most rated first, so EASE never recommends a
+    dropped item above a kept one; `summary()` says how many items were kept and what
+    share of the training ratings they hold.
+
+    Args:
+        lam: L2 weight lambda (in interactions; Steck used 200-1000 on MovieLens-20M).
+        max_items: most items modelled (None: no cap beyond memory). The default keeps B
+            at 400 MB.
+        memory_budget_mb: memory the fit may plan to use, in MB; None = 70% of the memory
+            available when `fit` starts (container-aware).
+    """
+
+    predicts_ratings = False
+
+    def __init__(
+        self,
+        lam: float = DEFAULT_LAMBDA,
+        max_items: int | None = DEFAULT_MAX_ITEMS,
+        memory_budget_mb: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not lam > 0:
+            raise ValueError(f"lam must be > 0, got {lam}")
+        if max_items is not None and max_items < 1:
+            raise ValueError(f"max_items must be at least 1 or None, got {max_items}")
+        if memory_budget_mb is not None and not memory_budget_mb > 0:
+            raise ValueError(f"memory_budget_mb must be > 0 or None, got {memory_budget_mb}")
+        self.lam = lam
+        self.max_items = max_items
+        self.memory_budget_mb = memory_budget_mb
+        self.kept_: np.ndarray | None = None
+        self.weights_: np.ndarray | None = None
+        self.n_items_kept_: int = 0
+        self.rating_share_kept_: float = 0.0
+        self.cap_reason_: str = ""
+        self._kept_interactions: sp.csr_matrix | None = None
+        self._tail: np.ndarray | None = None
+
+    def _fit(self, train: Interactions) -> None:
+        budget = self._budget_bytes()
+        fitting = self.max_items_fitting(train.n_users, train.nnz, budget)
+        n_kept, reason = train.n_items, ""
+        if self.max_items is not None and self.max_items < n_kept:
+            n_kept, reason = self.max_items, f"max_items={self.max_items:,}"
+        if fitting < n_kept:
+            n_kept, reason = fitting, f"a memory budget of {format_mb(to_mb(budget))}"
+        if n_kept < 1:
+            raise MemoryError(
+                f"EASE: not even one item fits a memory budget of {format_mb(to_mb(budget))}"
+            )
+        counts = self._popularity
+        by_count = np.argsort(-counts, kind="stable")
+        self.kept_ = np.sort(by_count[:n_kept]).astype(np.int32)
+        self.n_items_kept_ = n_kept
+        self.rating_share_kept_ = float(counts[self.kept_].sum() / max(counts.sum(), 1.0))
+        self.cap_reason_ = reason
+        self._kept_interactions = self._tail = None
+        if reason:
+            logger.warning("%s", self.summary())
+        self.weights_ = ease_weights(self._kept_matrix(), self.lam)
+
+    def _budget_bytes(self) -> int:
+        if self.memory_budget_mb is not None:
+            return int(self.memory_budget_mb * 2**20)
+        return int(BUDGET_FRACTION * memory_limit().available_bytes)
+
+    @classmethod
+    def max_items_fitting(cls, n_users: int, nnz: int, budget_bytes: int) -> int:
+        """Most items whose fit (see `estimate_fit_bytes`) stays within `budget_bytes`."""
+        left = budget_bytes - _sparse_work_bytes(n_users, 0, nnz)
+        n = math.isqrt(max(0, left) // dense_matrix_bytes((1,)))
+        while n > 0 and cls.estimate_fit_bytes(n_users, n, nnz, max_items=None) > budget_bytes:
+            n -= 1  # the column pointers' few bytes per item
+        return n
+
+    def summary(self) -> str:
+        """One line: lambda, items kept (and why capped), share of training ratings kept."""
+        train = self._require_fitted()
+        why = f", capped by {self.cap_reason_}" if self.cap_reason_ else ""
+        return (
+            f"EASE(lambda={self.lam:g}): {self.n_items_kept_:,} of {train.n_items:,} items "
+            f"modelled{why}, holding {self.rating_share_kept_:.1%} of the training ratings"
+        )
+
+    def _kept_matrix(self) -> sp.csr_matrix:
+        if self._kept_interactions is None:
+            self._kept_interactions = _binary(self.train_.user_items)[:, self.kept_]
+        return self._kept_interactions
+
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        n_items = self.train_.n_items
+        kept_scores = self._kept_matrix()[user_rows] @ self.weights_
+        if self.n_items_kept_ == n_items:
+            return np.ascontiguousarray(kept_scores, dtype=np.float32)
+        if self._tail is None:
+            self._tail = _tail_scores(self._popularity, self.kept_)
+        floor = kept_scores.min(axis=1, keepdims=True)
+        scores = np.empty((len(user_rows), n_items), dtype=np.float32)
+        scores[:] = self._tail[None, :]
+        scores += floor - 1.0  # tail items sit below every kept item's score
+        scores[:, self.kept_] = kept_scores
+        return scores
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "lam": self.lam,
+            "max_items": self.max_items,
+            "memory_budget_mb": self.memory_budget_mb,
+        }
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        return {
+            "kept": self.kept_,
+            "weights": self.weights_,
+            "rating_share_kept": np.array(self.rating_share_kept_),
+            "cap_reason": np.array(self.cap_reason_),
+        }
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.kept_, self.weights_ = state["kept"], state["weights"]
+        self.n_items_kept_ = len(self.kept_)
+        self.rating_share_kept_ = float(state["rating_share_kept"])
+        self.cap_reason_ = str(state["cap_reason"])
+        self._kept_interactions = self._tail = None
+
+    @fit_estimate
+    def estimate_fit_bytes(
+        cls, n_users: int, n_items: int, nnz: int, *, max_items: int | None = DEFAULT_MAX_ITEMS
+    ) -> int:
+        """The one float32 items x items array (Gram matrix, then its inverse, then B, all
+        in place), with items capped at `max_items`; the binary interactions and their
+        transpose (float32 CSR); one block of the Gram product."""
+        n = n_items if max_items is None else min(n_items, max_items)
+        return dense_matrix_bytes((n, n)) + _sparse_work_bytes(n_users, n, nnz)
+
+
+def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:
+    """The binary float32 CSR interactions, their CSR transpose and one Gram block's work."""
+    entries = 2 * nnz * (dense_matrix_bytes((1,)) + dense_matrix_bytes((1,), "int32"))
+    pointers = dense_matrix_bytes((n_users + n_items + 2,), "int32")
+    return entries + pointers + _GRAM_BLOCK_BYTES
+
+
+def _tail_scores(popularity: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """float32 scores <= 0 for items outside `kept`: -rank by rating count (ties to the lower
+    index), so the most rated dropped item scores 0 and the rest follow; kept items 0."""
+    tail = np.ones(len(popularity), dtype=bool)
+    tail[kept] = False
+    order = np.flatnonzero(tail)[np.argsort(-popularity[tail], kind="stable")]
+    scores = np.zeros(len(popularity), dtype=np.float32)
+    scores[order] = -np.arange(len(order), dtype=np.float32)
+    return scores

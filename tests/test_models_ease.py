@@ -1,0 +1,106 @@
+"""EASE: weights against a float64 closed form computed here, the item cap, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_lib.data.interactions import Interactions
+from recsys_lib.models import EASE
+
+# 5 users x 4 items; item rating counts 4, 2, 3, 1 (item 40 is the least rated)
+RATED = np.array(
+    [[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 0]], dtype=bool
+)
+ITEM_IDS = np.array([10, 20, 30, 40], dtype=np.int32)
+
+
+@pytest.fixture
+def train() -> Interactions:
+    users, items = np.nonzero(RATED)
+    stars = np.array([4.0, 2.5, 5.0, 3.0, 1.0, 4.5, 2.0, 3.5, 5.0, 0.5], dtype=np.float32)
+    return Interactions.from_ratings(
+        pd.DataFrame({"user_id": users + 1, "item_id": ITEM_IDS[items], "rating": stars})
+    )
+
+
+def _closed_form(x: np.ndarray, lam: float) -> np.ndarray:
+    """B = I - P / diag(P), P = (X^T X + lam I)^-1, in float64."""
+    x = x.astype(np.float64)
+    p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
+    return np.eye(x.shape[1]) - p / np.diag(p)[None, :]
+
+
+def test_weights_and_scores_match_the_closed_form(train: Interactions) -> None:
+    model = EASE(lam=0.7).fit(train)  # ratings are ignored: X is binary
+    expected = _closed_form(RATED, 0.7)
+    assert model.weights_.dtype == np.float32
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-6)
+    assert np.all(np.diag(model.weights_) == 0)
+    # user 4 rated items 30 and 40; unseen 10 and 20 ranked by X_u @ B
+    items, scores = model.recommend(np.array([4]), k=2)
+    user_scores = RATED[3].astype(np.float64) @ expected
+    order = np.argsort(-user_scores[[0, 1]])
+    np.testing.assert_array_equal(items[0], ITEM_IDS[[0, 1]][order])
+    np.testing.assert_allclose(scores[0], user_scores[[0, 1]][order], rtol=1e-5)
+    assert model.n_items_kept_ == 4 and model.rating_share_kept_ == 1.0
+    assert "4 of 4 items modelled, holding 100.0%" in model.summary()
+
+
+def test_max_items_keeps_the_most_rated_items_and_ranks_the_rest_after_them(
+    train: Interactions,
+) -> None:
+    model = EASE(lam=0.7, max_items=2).fit(train)
+    np.testing.assert_array_equal(model.kept_, [0, 2])  # 4 and 3 ratings
+    np.testing.assert_allclose(model.weights_, _closed_form(RATED[:, [0, 2]], 0.7), atol=1e-6)
+    assert model.rating_share_kept_ == pytest.approx(7 / 10)
+    assert model.summary() == (
+        "EASE(lambda=0.7): 2 of 4 items modelled, capped by max_items=2, "
+        "holding 70.0% of the training ratings"
+    )
+    # user 5 saw only item 10: kept item 30 first, then the dropped ones by rating count
+    items, scores = model.recommend(np.array([5]), k=3)
+    np.testing.assert_array_equal(items[0], [30, 20, 40])
+    assert np.isfinite(scores).all() and (np.diff(scores[0]) < 0).all()
+    # user 4 saw 30 and 40: the dropped item 20 comes after the kept item 10 even though
+    # its EASE score would not be computed at all
+    items, _ = model.recommend(np.array([4]), k=2)
+    np.testing.assert_array_equal(items[0], [10, 20])
+
+
+def test_memory_budget_caps_the_items_to_what_fits(train: Interactions) -> None:
+    n_users, nnz = train.n_users, train.nnz
+    two_items = EASE.estimate_fit_bytes(n_users, 2, nnz, max_items=None)
+    three_items = EASE.estimate_fit_bytes(n_users, 3, nnz, max_items=None)
+    budget_mb = (two_items + three_items) / 2 / 2**20
+    assert EASE.max_items_fitting(n_users, nnz, int(budget_mb * 2**20)) == 2
+    model = EASE(lam=0.7, memory_budget_mb=budget_mb).fit(train)
+    assert model.n_items_kept_ == 2
+    assert "capped by a memory budget of" in model.summary()
+
+
+def test_estimate_counts_one_float32_items_squared_array() -> None:
+    small = EASE.estimate_fit_bytes(1_000, 1_000, 10_000, max_items=None)
+    large = EASE.estimate_fit_bytes(1_000, 3_000, 10_000, max_items=None)
+    assert large - small == 4 * (3_000**2 - 1_000**2) + 4 * 2_000  # + the column pointers
+    assert EASE(max_items=1_000).estimate_fit_bytes(1_000, 3_000, 10_000) == small
+
+
+def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
+    model = EASE(lam=2.0, max_items=3).fit(train)
+    loaded = EASE.load(model.save(tmp_path / "ease"))
+    assert loaded.summary() == model.summary()
+    np.testing.assert_array_equal(loaded.weights_, model.weights_)
+    users = train.user_ids
+    for got, expected in zip(loaded.recommend(users, 4), model.recommend(users, 4), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"lam": 0}, "lam"), ({"max_items": 0}, "max_items"), ({"memory_budget_mb": -1}, "budget")],
+)
+def test_bad_parameters_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EASE(**kwargs)
