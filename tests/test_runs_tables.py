@@ -34,7 +34,7 @@ def test_results_table_shows_the_compared_metrics_in_order():
                                    "fit_seconds", "peak_rss_mb"]
     assert np.isnan(table.loc["ALS", "rmse"])
     assert table.loc["SVD", "ndcg@10"] == 0.1
-    assert table["role"].tolist() == ["yardstick", "model", "model"]
+    assert table["role"].tolist() == ["yardstick", "ranker", "rating model"]
 
 
 def test_diagnostics_table_holds_the_rest():

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recsys_lib.models import ALS, SVD, BiasBaseline, ItemKNN, Popularity, Recommender
+from recsys_lib.models import (
+    ALS,
+    EASE,
+    SVD,
+    BiasBaseline,
+    Blend,
+    ItemKNN,
+    Popularity,
+    Recommender,
+)
 from recsys_lib.runs.params import NotebookParams, check_positive
 
 __all__ = ["CLASSICAL_MODELS", "YARDSTICKS", "ClassicalParams", "ModelEntry", "classical_models"]
@@ -20,6 +29,10 @@ class ClassicalParams(NotebookParams):
         KNN_NEIGHBORS: neighbours per item of ItemKNN.
         ALS_FACTORS: latent factors of ALS.
         ALS_ITERATIONS: ALS sweeps.
+        EASE_LAMBDA: EASE's L2 weight (in interactions).
+        EASE_MAX_ITEMS: most items EASE models (its items x items float32 weights take
+            4 x EASE_MAX_ITEMS^2 bytes; the most-rated items are kept); None: as many as
+            fit in memory.
         TOP_K: recommendations per user in the ranking metrics.
         EVAL_USERS: score a seeded sample of this many test users (None: all).
         DEVICE: "auto", "cpu" or "cuda" (CUDA scores recommendations on the GPU).
@@ -30,6 +43,8 @@ class ClassicalParams(NotebookParams):
     KNN_NEIGHBORS: int = 15
     ALS_FACTORS: int = 30
     ALS_ITERATIONS: int = 5
+    EASE_LAMBDA: float = 500.0
+    EASE_MAX_ITEMS: int | None = 10_000
     TOP_K: int = 10
     EVAL_USERS: int | None = None
     DEVICE: str = "auto"
@@ -39,6 +54,8 @@ class ClassicalParams(NotebookParams):
         for name in ("SVD_COMPONENTS", "KNN_NEIGHBORS", "ALS_FACTORS", "ALS_ITERATIONS", "TOP_K"):
             check_positive(self, name)
         check_positive(self, "EVAL_USERS", optional=True)
+        check_positive(self, "EASE_LAMBDA")
+        check_positive(self, "EASE_MAX_ITEMS", optional=True)
 
 
 @dataclass(frozen=True)
@@ -56,15 +73,34 @@ class ModelEntry:
     yardstick: bool = False
 
 
+def _svd(p: ClassicalParams) -> SVD:
+    return SVD(n_components=p.SVD_COMPONENTS, seed=p.SEED)
+
+
+def _knn(p: ClassicalParams) -> ItemKNN:
+    return ItemKNN(n_neighbors=p.KNN_NEIGHBORS)
+
+
+def _ease(p: ClassicalParams) -> EASE:
+    return EASE(lam=p.EASE_LAMBDA, max_items=p.EASE_MAX_ITEMS)
+
+
+def _blend(p: ClassicalParams) -> Blend:
+    """The blend of the notebook's own rating and ranking models, with its parameters."""
+    return Blend({"baseline": BiasBaseline(), "svd": _svd(p), "knn": _knn(p), "ease": _ease(p)})
+
+
 #: The notebook's models, yardsticks first. Adding a model is one entry here.
 CLASSICAL_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("BiasBaseline", lambda p: BiasBaseline(), yardstick=True),
     ModelEntry("Popularity", lambda p: Popularity(), yardstick=True),
-    ModelEntry("SVD", lambda p: SVD(n_components=p.SVD_COMPONENTS, seed=p.SEED)),
-    ModelEntry("ItemKNN", lambda p: ItemKNN(n_neighbors=p.KNN_NEIGHBORS)),
+    ModelEntry("SVD", _svd),
+    ModelEntry("ItemKNN", _knn),
     ModelEntry(
         "ALS", lambda p: ALS(factors=p.ALS_FACTORS, iterations=p.ALS_ITERATIONS, seed=p.SEED)
     ),
+    ModelEntry("EASE", _ease),
+    ModelEntry("Blend", _blend),
 )
 
 #: The yardsticks' names: what every other model must beat, never "the best".

@@ -50,7 +50,8 @@ def results_table(
 ) -> pd.DataFrame:
     """One row per model with the metrics a reader compares: RMSE, MAE, precision, recall
     and NDCG at k, fit seconds and peak MB; empty where a model lacks one (a ranking-only
-    model has no RMSE). The `role` column says which rows are yardsticks.
+    model has no RMSE). The `role` column says "yardstick", "rating model" (fitted to
+    predict stars; its ranking is a by-product) or "ranker".
 
     Args:
         metrics: model -> its results.json metrics.
@@ -59,7 +60,9 @@ def results_table(
     table = _metrics_frame(metrics)
     compared = [c for c in table.columns if _column_rank(c, _COMPARED)[0] < len(_COMPARED)]
     table = table[sorted(compared, key=lambda c: _column_rank(c, _COMPARED))]
-    table.insert(0, "role", ["yardstick" if name in yardsticks else "model"
+    rates = table["rmse"].notna() if "rmse" in table else pd.Series(False, index=table.index)
+    table.insert(0, "role", ["yardstick" if name in yardsticks
+                             else "rating model" if rates[name] else "ranker"
                              for name in table.index])
     return table
 
