@@ -87,6 +87,42 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plot", help="PNG path (default RUNS_DIR/report.png)")
     report.set_defaults(handler=_report)
 
+    recommend = commands.add_parser(
+        "recommend",
+        help="top-k recommendations of a run's trained model",
+        description="Load a model a run saved and print one user's top-k with titles, next "
+        "to the user's own top-rated movies; or, with --all --out, export every user's top-k "
+        "to a CSV.",
+    )
+    recommend.add_argument("run_dir", help="the run folder (holding results.json, models/)")
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", type=int, help="a user id of the training data")
+    who.add_argument("--all", action="store_true", help="every user (needs --out)")
+    recommend.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    recommend.add_argument(
+        "--model", help="a saved model's name (default: the best non-yardstick by ndcg@10)"
+    )
+    recommend.add_argument("--out", help="CSV path for --all")
+    recommend.add_argument(
+        "--batch-users", type=int, default=500, help="users scored at once with --all"
+    )
+    recommend.set_defaults(handler=_recommend)
+
+    similar = commands.add_parser(
+        "similar",
+        help="movies like a movie, from a run's model",
+        description="The nearest items of a movie in a model with item similarities or item "
+        "factors (ItemKNN, SVD, ALS, EASE). Titles match forgivingly; an ambiguous one lists "
+        "the candidates.",
+    )
+    similar.add_argument("run_dir", help="the run folder")
+    similar.add_argument("--movie", required=True, help='a title, part of one, or an item id')
+    similar.add_argument("-k", type=int, default=10, help="similar items (default 10)")
+    similar.add_argument(
+        "--model", help="a saved model's name (default: the best one with item similarities)"
+    )
+    similar.set_defaults(handler=_similar)
+
     memory = commands.add_parser("memory", help="memory snapshot: RSS, limit, available, GPU, disk")
     memory.add_argument("--json", action="store_true", help="print JSON instead of a table")
     memory.set_defaults(handler=_memory)
@@ -274,6 +310,75 @@ def _report(args: argparse.Namespace) -> int:
         saved = save_figure(plot_runs(table, args.metric), plot_path.parent, plot_path.stem)
         print(f"Plot: {saved}")
     return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from recsys_lib.runs.trained import (
+        export_recommendations,
+        load_run_model,
+        run_movies,
+        user_top_rated,
+        with_titles,
+    )
+
+    if args.k <= 0:
+        raise ValueError(f"-k must be positive, got {args.k}")
+    if args.all and not args.out:
+        raise ValueError("--all writes every user's top-k to a CSV: give --out FILE.csv")
+    name, model = load_run_model(args.run_dir, args.model)
+    movies = run_movies(args.run_dir)
+    if args.all:
+        written = export_recommendations(model, args.out, movies, args.k, args.batch_users)
+        print(f"{name}: {written:,} recommendations for {model.train_.n_users:,} users "
+              f"written to {args.out}")
+        return 0
+    favourites = user_top_rated(model, movies, args.user)
+    print(f"User {args.user}: top-rated movies in {name}'s training data")
+    print(favourites.to_string(index=False))
+    items, scores = model.recommend(np.array([args.user]), args.k)
+    keep = items[0] >= 0
+    table = with_titles(_item_frame(items[0][keep], scores[0][keep]), movies)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    print(f"\nTop-{args.k} recommendations by {name}")
+    print(table.to_string(index=False, float_format="%.4g"))
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from recsys_lib.models.similarity import similar_items
+    from recsys_lib.runs.titles import find_movie
+    from recsys_lib.runs.trained import load_run_model, run_movies, with_titles
+
+    if args.k <= 0:
+        raise ValueError(f"-k must be positive, got {args.k}")
+    name, model = load_run_model(args.run_dir, args.model, need_similarity=True)
+    movies = run_movies(args.run_dir)
+    known = movies.loc[movies["item_id"].isin(model.train_.item_ids)]
+    if args.movie.strip().isdigit():
+        item = int(args.movie)
+    elif known.empty:
+        raise ValueError(f"{args.run_dir} records no movie titles: give --movie an item id")
+    else:
+        item = find_movie(known, args.movie)
+    items, scores = similar_items(model, np.array([item]), args.k)
+    keep = items[0] >= 0
+    title = with_titles(_item_frame(np.array([item]), np.array([np.nan])), movies)["title"][0]
+    table = with_titles(_item_frame(items[0][keep], scores[0][keep], "similarity"), movies)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    print(f"Movies like {title} (id {item}), by {name}")
+    print(table.to_string(index=False, float_format="%.4g"))
+    return 0
+
+
+def _item_frame(items: Any, scores: Any, score_name: str = "score") -> Any:
+    """A frame of item ids and their scores."""
+    import pandas as pd
+
+    return pd.DataFrame({"item_id": items, score_name: scores})
 
 
 def _memory(args: argparse.Namespace) -> int:
