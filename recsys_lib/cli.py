@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main", "parse_grid", "parse_value"]
+__all__ = ["build_parser", "grid_runs", "main", "parse_grid", "parse_value"]
 
 _SUMMARY_COLUMNS = (
     "run",
@@ -56,11 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", help="YAML training config (vae): sets the CONFIG parameter")
     run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key (vae), e.g. --set kl_weight=0.02 --set "
+        "hidden_dims=[512,256] (values read as YAML); sets the OVERRIDES parameter",
+    )
+    run.add_argument(
         "--grid",
         action="append",
         default=[],
         metavar="NAME=V1,V2",
-        help="one run per combination, e.g. --grid SAMPLE_SIZE=30000,50000 --grid SEED=1,2,3",
+        help="one run per combination, e.g. --grid SAMPLE_SIZE=30000,50000 --grid SEED=1,2,3; "
+        "lower-case names are config keys (--grid kl_weight=0.01,0.1)",
     )
     run.add_argument(
         "--results-dir",
@@ -194,9 +203,14 @@ def parse_value(text: str) -> Any:
 def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
     """Every combination of `NAME=v1,v2,...` specs, in order (an empty list gives one run).
 
+    UPPER_CASE names are notebook parameters (values read by `parse_value`); lower-case
+    names are config keys (values read as YAML, so `hidden_dims=[64,32],[128]` is two).
+
     Raises:
         ValueError: a spec is not `NAME=VALUES`, or a name repeats.
     """
+    from recsys_lib.runs.overrides import parse_config_value, split_values
+
     axes: dict[str, list[Any]] = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
@@ -205,8 +219,25 @@ def parse_grid(specs: list[str]) -> list[dict[str, Any]]:
             raise ValueError(f"grid spec {spec!r} must look like NAME=v1,v2 (e.g. SEED=1,2,3)")
         if name in axes:
             raise ValueError(f"grid parameter {name} is given twice")
-        axes[name] = [parse_value(value.strip()) for value in values.split(",")]
+        parse = parse_value if name.isupper() else parse_config_value
+        axes[name] = [parse(value.strip()) for value in split_values(values)]
     return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def grid_runs(
+    grid: list[dict[str, Any]], settings: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The notebook parameters of each grid combination: its UPPER_CASE names as they are,
+    its config keys (lower case) merged over `settings` (`--set`) into OVERRIDES."""
+    runs = []
+    for combo in grid:
+        params = {name: value for name, value in combo.items() if name.isupper()}
+        overrides = {**(settings or {}),
+                     **{name: value for name, value in combo.items() if not name.isupper()}}
+        if overrides:
+            params["OVERRIDES"] = overrides
+        runs.append(params)
+    return runs
 
 
 def _notebook_keys() -> list[str]:
@@ -223,7 +254,16 @@ def _run(args: argparse.Namespace) -> int:
         base["CONFIG"] = (
             str(Path(args.config).resolve()) if Path(args.config).exists() else args.config
         )
-    grid = parse_grid(args.grid)
+    from recsys_lib.runs.notebooks import notebook_spec
+    from recsys_lib.runs.overrides import parse_settings
+
+    settings = parse_settings(args.set)
+    grid = grid_runs(parse_grid(args.grid), settings)
+    if any("OVERRIDES" in combo for combo in grid) and "OVERRIDES" not in (
+        notebook_spec(args.notebook).params_type().field_names()
+    ):
+        raise ValueError(f"config keys (--set, lower-case --grid names) apply to the vae "
+                         f"notebook; {args.notebook} takes only -p NAME VALUE parameters")
     if args.results_dir and len(grid) > 1:
         raise ValueError("--results-dir names one folder; it cannot be used with a grid of runs")
     if args.resume and (args.grid or args.results_dir):
@@ -233,7 +273,7 @@ def _run(args: argparse.Namespace) -> int:
         outcomes = [
             run_notebook(
                 args.notebook,
-                base,
+                {**base, **grid[0]},
                 results_dir=args.results_dir,
                 resume=args.resume,
                 progress=not args.no_progress,
