@@ -73,8 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--results-dir",
-        help="run folder (single runs only; default runs/<time>-<nb>); one that already "
-        "holds a run is refused",
+        help="run folder (default runs/[<experiment>/]<time>-<nb>); with --grid, a folder "
+        "holding one sub-folder per combination; one that already holds a run is refused",
+    )
+    run.add_argument(
+        "--experiment-id",
+        metavar="NAME",
+        help="name and group the runs (sets EXPERIMENT_ID; see recsys report --experiment)",
     )
     run.add_argument(
         "--resume",
@@ -92,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("runs_dir", nargs="?", default=None, help="default: the runs folder")
     report.add_argument("--metric", default="ndcg@10", help="sort key (default ndcg@10)")
+    report.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment id")
     report.add_argument("--csv", help="CSV path (default RUNS_DIR/report.csv)")
     report.add_argument("--plot", help="PNG path (default RUNS_DIR/report.png)")
     report.set_defaults(handler=_report)
@@ -264,11 +270,11 @@ def _run(args: argparse.Namespace) -> int:
     ):
         raise ValueError(f"config keys (--set, lower-case --grid names) apply to the vae "
                          f"notebook; {args.notebook} takes only -p NAME VALUE parameters")
-    if args.results_dir and len(grid) > 1:
-        raise ValueError("--results-dir names one folder; it cannot be used with a grid of runs")
     if args.resume and (args.grid or args.results_dir):
         raise ValueError("--resume continues one run in its own folder; drop --grid and "
                          "--results-dir")
+    if args.experiment_id:
+        base["EXPERIMENT_ID"] = args.experiment_id
     if len(grid) == 1 and not args.grid:
         outcomes = [
             run_notebook(
@@ -280,7 +286,8 @@ def _run(args: argparse.Namespace) -> int:
             )
         ]
     else:
-        outcomes = run_grid(args.notebook, base, grid, progress=not args.no_progress)
+        outcomes = run_grid(args.notebook, base, grid, progress=not args.no_progress,
+                            results_dir=args.results_dir)
     rows = []
     for outcome in outcomes:
         results = outcome.results
@@ -319,14 +326,16 @@ def _report(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir) if args.runs_dir else output_root()
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"no runs folder at {runs_dir}")
-    table = collect_runs(runs_dir, metric=args.metric)
+    table = collect_runs(runs_dir, metric=args.metric, experiment=args.experiment)
     if table.empty:
-        print(f"no results.json under {runs_dir}")
+        which = f" of experiment {args.experiment!r}" if args.experiment else ""
+        print(f"no results.json{which} under {runs_dir}")
         return 0
     columns = [
         c
         for c in (
             "run",
+            "experiment",
             "notebook",
             "status",
             "model",

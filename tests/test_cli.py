@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,20 +83,48 @@ def test_report_on_a_missing_folder_fails_clearly(tmp_path, capsys):
     assert "no runs folder" in capsys.readouterr().err
 
 
-def test_grid_with_results_dir_is_refused(capsys):
-    assert main(["run", "classical", "--grid", "SEED=1,2", "--results-dir", "x"]) == 2
-    assert "cannot be used with a grid" in capsys.readouterr().err
+def test_grid_with_results_dir_makes_one_folder_per_combination(tmp_path, monkeypatch, capsys):
+    from recsys_lib.runs import runner
+
+    calls = []
+
+    def fake_run(name, params, *, progress, results_dir):
+        calls.append((name, params, results_dir))
+        results = {"status": "ok", "notebook": "vae_training", "params": params,
+                   "experiment_id": params.get("EXPERIMENT_ID"), "metrics": {}}
+        Path(results_dir).mkdir(parents=True)
+        (Path(results_dir) / "results.json").write_text(json.dumps(results))
+        return runner.RunOutcome(Path(results_dir), Path(results_dir) / "x.ipynb", results)
+
+    monkeypatch.setattr(runner, "run_notebook", fake_run)
+    assert main(["run", "vae", "--grid", "SEED=1,2", "--grid", "hidden_dims=[64,32],[8]",
+                 "--set", "lr=0.01", "--results-dir", str(tmp_path / "grid"),
+                 "--experiment-id", "wide-vs-narrow"]) == 0
+    folders = [Path(results_dir).relative_to(tmp_path).as_posix() for *_, results_dir in calls]
+    assert folders == ["grid/SEED-1_hidden_dims-64x32", "grid/SEED-1_hidden_dims-8",
+                       "grid/SEED-2_hidden_dims-64x32", "grid/SEED-2_hidden_dims-8"]
+    assert all(params["EXPERIMENT_ID"] == "wide-vs-narrow" for _, params, _ in calls)
+    assert calls[1][1]["OVERRIDES"] == {"lr": 0.01, "hidden_dims": [8]}
+    capsys.readouterr()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "results.json").write_text(json.dumps(
+        {"status": "ok", "notebook": "classical_cf", "params": {}, "metrics": {}}))
+    assert main(["report", str(tmp_path), "--experiment", "wide-vs-narrow"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("grid/SEED-") == 4 and "other" not in out
 
 
 @pytest.mark.slow
 def test_run_grid_records_failures_and_goes_on(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RECSYS_OUTPUT_DIR", str(tmp_path))
     status = main(["run", "classical", "--no-progress", "-p", "SAMPLE_SIZE", "3000",
-                   "-p", "EVAL_USERS", "100", "--grid", "SPLIT=random,sideways"])
+                   "-p", "EVAL_USERS", "100", "--grid", "SPLIT=random,sideways",
+                   "--experiment-id", "splits"])
     assert status == 1  # one of the two runs failed
     out = capsys.readouterr().out
-    results = sorted(tmp_path.glob("*/results.json"))
+    results = sorted(tmp_path.glob("splits/*/results.json"))  # grouped by the experiment
     assert len(results) == 2
+    assert {json.loads(path.read_text())["experiment_id"] for path in results} == {"splits"}
     statuses = sorted(json.loads(path.read_text())["status"] for path in results)
     assert statuses == ["failed", "ok"]
     assert "SPLIT must be one of" in out

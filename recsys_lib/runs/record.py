@@ -56,20 +56,24 @@ class RunExistsError(RuntimeError):
     """A run folder already holds a run, or another live run is writing to it."""
 
 
-def new_run_dir(notebook: str, results_dir: str | Path | None = None) -> Path:
+def new_run_dir(
+    notebook: str, results_dir: str | Path | None = None, experiment: str | None = None
+) -> Path:
     """Create and return the run folder.
 
     Args:
         notebook: notebook name, used in the default folder name.
         results_dir: explicit folder (created if missing); None makes
-            `<output_root()>/<YYYYmmdd-HHMMSS>-<notebook>`, with a numeric suffix if taken.
+            `<output_root()>/[<experiment>/]<YYYYmmdd-HHMMSS>-<notebook>`, with a numeric
+            suffix if taken.
+        experiment: the experiment id grouping the run (see `NotebookParams.EXPERIMENT_ID`).
     """
     if results_dir is not None:
         path = Path(results_dir)
         path.mkdir(parents=True, exist_ok=True)
         return path
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = output_root()
+    root = output_root() / experiment if experiment else output_root()
     root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
         suffix = f"-{attempt}" if attempt else ""
@@ -233,6 +237,7 @@ class RunRecord:
             "status": "running",
             "notebook": notebook,
             "params": dict(params),
+            "experiment_id": params.get("EXPERIMENT_ID"),
             "data": {},
             "metrics": {},
             "environment": environment_info(),

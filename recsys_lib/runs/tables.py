@@ -133,18 +133,28 @@ def user_recommendations(
     return _with_titles(frame, movies)
 
 
-def collect_runs(runs_dir: str | Path, metric: str = "ndcg@10") -> pd.DataFrame:
+def collect_runs(
+    runs_dir: str | Path, metric: str = "ndcg@10", experiment: str | None = None
+) -> pd.DataFrame:
     """One row per (run, model) under `runs_dir`, best first by `metric`; failed runs
     appear with their error, unreadable results files with status "unreadable" and what is
-    wrong with them. Lower is better for rmse/mae, higher otherwise."""
+    wrong with them. Lower is better for rmse/mae, higher otherwise.
+
+    Args:
+        experiment: keep only the runs of this experiment id (results.json
+            `experiment_id`, else the EXPERIMENT_ID parameter).
+    """
     rows: list[dict[str, Any]] = []
     for path in sorted(Path(runs_dir).glob(f"**/{RESULTS_FILE}")):
+        run = path.parent.relative_to(runs_dir).as_posix()
         try:
-            rows.extend(_run_rows(path))
+            rows.extend({"run": run, **row} for row in _run_rows(path))
         except (OSError, ValueError) as error:
             logger.warning("skipping %s: %s", path, error)
-            rows.append({"run": path.parent.name, "status": "unreadable", "error": str(error)})
+            rows.append({"run": run, "status": "unreadable", "error": str(error)})
     table = pd.DataFrame(rows)
+    if experiment is not None and not table.empty:
+        table = table[table.get("experiment", pd.Series(index=table.index)) == experiment]
     if table.empty:
         return table
     if metric in table:
@@ -164,8 +174,8 @@ def _run_rows(path: Path) -> list[dict[str, Any]]:
     if not isinstance(params, dict) or not isinstance(models, dict):
         raise ValueError(f"{path}: 'params' and 'metrics' must be mappings")
     base = {
-        "run": path.parent.name,
         "notebook": results.get("notebook"),
+        "experiment": results.get("experiment_id") or params.get("EXPERIMENT_ID"),
         "status": results.get("status"),
         "error": results.get("error"),
         **{f"param.{key}": value for key, value in params.items()},
