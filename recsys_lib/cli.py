@@ -91,15 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        help="table of all runs, best first",
+        help="table of all runs, best first, with what differs and what failed",
         description="Collect every results.json under RUNS_DIR into one table (text and CSV) "
-        "and a plot; failed runs are listed with their error.",
+        "with the settings that differ between the runs, epochs, stop reason and training "
+        "minutes; the success rate; failed runs grouped by error type with the settings "
+        "they share; and a plot.",
     )
     report.add_argument("runs_dir", nargs="?", default=None, help="default: the runs folder")
     report.add_argument("--metric", default="ndcg@10", help="sort key (default ndcg@10)")
     report.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment id")
     report.add_argument("--csv", help="CSV path (default RUNS_DIR/report.csv)")
-    report.add_argument("--plot", help="PNG path (default RUNS_DIR/report.png)")
+    report.add_argument(
+        "--plot",
+        choices=("metrics", "curves"),
+        default="metrics",
+        help="metrics: bars of --metric per run and model (default); curves: the runs' "
+        "validation curves overlaid",
+    )
+    report.add_argument(
+        "--plot-path", help="PNG path (default RUNS_DIR/report.png or report_curves.png)"
+    )
     report.set_defaults(handler=_report)
 
     recommend = commands.add_parser(
@@ -320,44 +331,31 @@ def _run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from recsys_lib.environment import output_root
-    from recsys_lib.plots import plot_runs, save_figure
-    from recsys_lib.runs.tables import collect_runs
+    from recsys_lib.plots import plot_runs, plot_validation_curves, save_figure
+    from recsys_lib.runs.report import build_report
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else output_root()
-    if not runs_dir.is_dir():
-        raise FileNotFoundError(f"no runs folder at {runs_dir}")
-    table = collect_runs(runs_dir, metric=args.metric, experiment=args.experiment)
-    if table.empty:
+    report = build_report(runs_dir, metric=args.metric, experiment=args.experiment)
+    if report.runs.empty:
         which = f" of experiment {args.experiment!r}" if args.experiment else ""
         print(f"no results.json{which} under {runs_dir}")
         return 0
-    columns = [
-        c
-        for c in (
-            "run",
-            "experiment",
-            "notebook",
-            "status",
-            "model",
-            args.metric,
-            "rmse",
-            "ndcg@10",
-            "fit_seconds",
-            "peak_rss_mb",
-            "error",
-        )
-        if c in table
-    ]
-    print(
-        table[list(dict.fromkeys(columns))].to_string(index=False, na_rep="", float_format="%.4g")
-    )
+    print(report.to_text())
     csv_path = Path(args.csv) if args.csv else runs_dir / "report.csv"
-    table.to_csv(csv_path, index=False)
+    report.models.to_csv(csv_path, index=False)
     print(f"\nCSV: {csv_path}")
-    if args.metric in table and table[args.metric].notna().any():
-        plot_path = Path(args.plot) if args.plot else runs_dir / "report"
-        saved = save_figure(plot_runs(table, args.metric), plot_path.parent, plot_path.stem)
-        print(f"Plot: {saved}")
+    if args.plot == "curves":
+        curves = report.curves()
+        if not curves:
+            raise ValueError("none of the selected runs has per-epoch curves "
+                             "(results.json 'history'; VAE runs have them)")
+        figure, default = plot_validation_curves(curves), "report_curves"
+    elif args.metric in report.models and report.models[args.metric].notna().any():
+        figure, default = plot_runs(report.models, args.metric), "report"
+    else:
+        return 0
+    plot_path = Path(args.plot_path) if args.plot_path else runs_dir / default
+    print(f"Plot: {save_figure(figure, plot_path.parent, plot_path.stem)}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "ERROR_METRICS",
@@ -23,6 +24,7 @@ __all__ = [
     "plot_rating_distribution",
     "plot_runs",
     "plot_training_history",
+    "plot_validation_curves",
     "save_figure",
     "save_figures",
 ]
@@ -188,6 +190,34 @@ def plot_training_history(history: pd.DataFrame) -> Figure:
             ax.plot(x, history[column], marker="o", ms=3, label=column)
         ax.set(title=title, xlabel="epoch")
         ax.legend(fontsize=7)
+    return fig
+
+
+def plot_validation_curves(curves: dict[str, pd.DataFrame]) -> Figure:
+    """The runs' per-epoch curves overlaid: one panel per validation metric (val_*) and
+    one for the training loss, one line per run (`Report.curves()`: label -> history).
+
+    Raises:
+        ValueError: no run has a validation column or a training loss.
+    """
+    columns = list(dict.fromkeys(column for history in curves.values() for column in history
+                                 if column.startswith("val_") or column == "train_loss"))
+    columns.sort(key=lambda column: column == "train_loss")  # validation first
+    if not columns:
+        raise ValueError("no run has per-epoch validation metrics or a training loss "
+                         "(results.json 'history')")
+    fig = NotebookFigure(figsize=(4.8 * len(columns), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(columns)))
+    for ax, column in zip(axes, columns, strict=True):
+        for label, history in curves.items():
+            if column in history:
+                x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+                ax.plot(x, history[column], marker="o", ms=3, label=label)
+        ax.set(title=column, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3),
+               fontsize=7)
     return fig
 
 
