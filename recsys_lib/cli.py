@@ -113,6 +113,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler=_report)
 
+    tune = commands.add_parser(
+        "tune",
+        help="hyper-parameter search with Optuna (pip install 'recsys-lib[tune]')",
+        description="Search a space of config keys and notebook parameters with Optuna. "
+        "Trials run in-process on the validation carve-out of the training ratings, VAE "
+        "trials pruned per epoch; the study is stored in SQLite in its folder (resume a "
+        "killed search with --resume). Prints the best parameters and the trials table, "
+        "writes trials.csv, study.png and the best configuration as YAML.",
+    )
+    tune.add_argument("notebook", choices=("vae", "classical"))
+    tune.add_argument("--space", help="space YAML (or a shipped one: rating_vae, mult_vae, "
+                      "classical_svd, classical_knn, classical_als); --resume reuses the study's")
+    tune.add_argument("--trials", type=int, required=True,
+                      help="finished trials the study should hold")
+    tune.add_argument("--timeout", type=float, metavar="MIN",
+                      help="start no trial after this many minutes")
+    tune.add_argument("--resume", nargs="?", const=True, default=None, metavar="STUDY_DIR",
+                      help="continue a killed search (default: the latest unfinished one)")
+    tune.add_argument("--results-dir", help="study folder (default runs/[<experiment>/]"
+                      "<time>-tune-<notebook>)")
+    tune.add_argument("--experiment-id", metavar="NAME",
+                      help="recorded in every trial (default: the study folder's name)")
+    tune.add_argument("--seed", type=int, default=42, help="sampler seed (default 42)")
+    tune.set_defaults(handler=_tune)
+
     recommend = commands.add_parser(
         "recommend",
         help="top-k recommendations of a run's trained model",
@@ -356,6 +381,40 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     plot_path = Path(args.plot_path) if args.plot_path else runs_dir / default
     print(f"Plot: {save_figure(figure, plot_path.parent, plot_path.stem)}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from recsys_lib.runs.space import SearchSpace
+    from recsys_lib.runs.tune import latest_unfinished_study, tune
+
+    space = SearchSpace.from_yaml(args.space) if args.space else None
+    if space is None and not args.resume:
+        raise ValueError("give --space SPACE.yaml (or --resume a study)")
+    if space is not None and space.notebook != args.notebook:
+        raise ValueError(f"{space.source} is a {space.notebook} space, not {args.notebook}")
+    study_dir = args.results_dir
+    if args.resume is True and study_dir is None:
+        study_dir = latest_unfinished_study()
+    elif isinstance(args.resume, str):
+        study_dir = args.resume
+    outcome = tune(space, args.trials, study_dir=study_dir, resume=bool(args.resume),
+                   timeout_minutes=args.timeout, experiment_id=args.experiment_id,
+                   seed=args.seed)
+    print(f"Study: {outcome.study_dir}")
+    print(outcome.trials.to_string(index=False, na_rep="", float_format="%.4g"))
+    if outcome.best_value is None:
+        print(f"no trial completed; validation {outcome.metric} unknown")
+    else:
+        best = ", ".join(f"{key}={value}" for key, value in outcome.best_params.items())
+        print(f"\nBest validation {outcome.metric}: {outcome.best_value:.6g} with {best}")
+    for name, path in outcome.files.items():
+        print(f"  {name}: {path}")
+    if outcome.interrupted:
+        print(f"interrupted by {outcome.interrupted}; resume with: recsys tune "
+              f"{args.notebook} --trials {args.trials} --resume {outcome.study_dir}",
+              file=sys.stderr)
+        return 128 + signal.Signals[outcome.interrupted].value
     return 0
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "plot_metrics",
     "plot_rating_distribution",
     "plot_runs",
+    "plot_study",
     "plot_training_history",
     "plot_validation_curves",
     "save_figure",
@@ -218,6 +219,42 @@ def plot_validation_curves(curves: dict[str, pd.DataFrame]) -> Figure:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3),
                fontsize=7)
+    return fig
+
+
+def plot_study(
+    trials: pd.DataFrame, metric: str, direction: str, importances: dict[str, float]
+) -> Figure:
+    """A search at a glance: each trial's value and the best so far (the optimisation
+    history), and the parameters' importances when known.
+
+    Args:
+        trials: one row per trial with number, state and `metric` (as `tune` writes).
+        metric: the optimised metric.
+        direction: "minimize" or "maximize".
+        importances: parameter -> importance (summing to 1); empty leaves the panel out.
+    """
+    panels = 2 if importances else 1
+    fig = NotebookFigure(figsize=(5.2 * panels, 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, panels))
+    done = trials[trials["state"] == "complete"]
+    pruned = trials[trials["state"] == "pruned"]
+    ax = axes[0]
+    ax.scatter(done["number"], done[metric], color="#4C72B0", label="complete", zorder=3)
+    if len(pruned) and pruned[metric].notna().any():
+        ax.scatter(pruned["number"], pruned[metric], color="#BBBBBB", label="pruned")
+    if len(done):
+        values = done[metric].to_numpy(dtype=float)
+        best = np.minimum.accumulate(values) if direction == "minimize" else (
+            np.maximum.accumulate(values))
+        ax.step(done["number"], best, where="post", color="#C44E52", label="best so far")
+    ax.set(title="optimisation history", xlabel="trial", ylabel=f"validation {metric}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7)
+    if importances:
+        names = list(importances)[::-1]
+        axes[1].barh(names, [importances[name] for name in names], color="#55A868")
+        axes[1].set(title="parameter importance", xlabel="share of the variance (fANOVA)")
     return fig
 
 

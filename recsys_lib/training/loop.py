@@ -255,6 +255,10 @@ class FitLoop:
                    peak_rss_mb=record.peak_rss_mb, peak_gpu_mb=record.peak_gpu_mb,
                    improved=improved)
         state.history.append(row)
+        for callback in self.trainer.callbacks:  # the epoch-end hook (pruning, tracking)
+            on_epoch_end = getattr(callback, "on_epoch_end", None)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
         logger.info("epoch %d/%d: %s", state.epoch + 1, self.config.epochs, ", ".join(
             f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         state.epoch += 1
