@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="name and group the runs (sets EXPERIMENT_ID; see recsys report --experiment)",
     )
     run.add_argument(
+        "--tracking",
+        choices=("wandb",),
+        help="log each run to Weights & Biases when it ends (sets TRACKING; needs wandb)",
+    )
+    run.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue an interrupted run from its last checkpoint, with its own parameters",
@@ -311,6 +316,8 @@ def _run(args: argparse.Namespace) -> int:
                          "--results-dir")
     if args.experiment_id:
         base["EXPERIMENT_ID"] = args.experiment_id
+    if args.tracking:
+        base["TRACKING"] = args.tracking
     if len(grid) == 1 and not args.grid:
         outcomes = [
             run_notebook(

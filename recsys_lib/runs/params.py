@@ -17,6 +17,7 @@ from recsys_lib.config import ConfigBase
 from recsys_lib.data.loading import BAD_ROW_POLICIES
 from recsys_lib.data.sampling import SAMPLE_STRATEGIES
 from recsys_lib.data.split import SPLIT_STRATEGIES
+from recsys_lib.runs.tracking import TRACKERS
 
 __all__ = ["NotebookParams", "check_choice", "check_experiment_id", "check_positive"]
 
@@ -41,6 +42,8 @@ class NotebookParams(ConfigBase):
             its line); "skip" skips such rows and counts them.
         EXPERIMENT_ID: names and groups runs (letters, digits, ".", "_", "-"): recorded in
             results.json, and a run folder made by default goes under `runs/<id>/`.
+        TRACKING: "wandb" logs the run to Weights & Biases when it ends (with wandb
+            installed; see `recsys_lib.runs.tracking`); None: no tracking.
     """
 
     DATA_PATH: str | None = None
@@ -52,6 +55,7 @@ class NotebookParams(ConfigBase):
     RESULTS_DIR: str | None = None
     ON_BAD_ROWS: str = "error"
     EXPERIMENT_ID: str | None = None
+    TRACKING: str | None = None
 
     @classmethod
     def from_namespace(cls: type[ParamsT], namespace: Mapping[str, Any]) -> ParamsT:
@@ -79,6 +83,8 @@ class NotebookParams(ConfigBase):
         check_choice(self, "SPLIT", SPLIT_STRATEGIES)
         check_choice(self, "ON_BAD_ROWS", BAD_ROW_POLICIES)
         check_experiment_id(self.EXPERIMENT_ID)
+        if self.TRACKING is not None:
+            check_choice(self, "TRACKING", TRACKERS)
         if not 0 < self.TEST_FRACTION < 1:
             raise ValueError(
                 f"TEST_FRACTION must be a number between 0 and 1 (exclusive), "

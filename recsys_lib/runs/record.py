@@ -215,6 +215,9 @@ class RunRecord:
         notebook: notebook (or job) name.
         params: the run's parameters, JSON-ready.
         resume: continue the run recorded in `run_dir` (its sections are kept).
+        announce: at the end, log the run to its tracker (TRACKING) and post it to
+            RECSYS_NOTIFY_URL (see `runs.tracking`, `runs.notify`); a search's trials
+            leave this to the search.
 
     Raises:
         RunExistsError: the folder holds a run (and `resume` is False), or another live
@@ -222,9 +225,16 @@ class RunRecord:
     """
 
     def __init__(
-        self, run_dir: Path, notebook: str, params: dict[str, Any], *, resume: bool = False
+        self,
+        run_dir: Path,
+        notebook: str,
+        params: dict[str, Any],
+        *,
+        resume: bool = False,
+        announce: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.announce = announce
         self.path = self.run_dir / RESULTS_FILE
         self._lock = RunLock.acquire(self.run_dir)
         try:
@@ -323,7 +333,8 @@ class RunRecord:
         return self.path
 
     def _end(self, *, raise_disk_full: bool = True) -> None:
-        """Write the final record and release the folder's lock."""
+        """Write the final record, release the folder's lock, then tell the tracker and
+        the webhook (each optional; neither can fail the run)."""
         try:
             self._write()
         except DiskFullError as error:
@@ -332,6 +343,8 @@ class RunRecord:
             logger.error("%s: only the status fitted in %s", error, self.path)
         finally:
             self._lock.release()
+            if self.announce:
+                _announce(self.results, self.run_dir)
 
     def _write(self) -> None:
         """Rewrite results.json; when the disk is full, the status and error still go into
@@ -342,6 +355,15 @@ class RunRecord:
             self.results.update(status="failed", error=f"DiskFullError: {error}")
             _write_in_place(self.path, self.results)
             raise
+
+
+def _announce(results: dict[str, Any], run_dir: Path) -> None:
+    """Log the ended run to its tracker (TRACKING) and post it to RECSYS_NOTIFY_URL."""
+    from recsys_lib.runs.notify import notify_run_end
+    from recsys_lib.runs.tracking import track_run_end
+
+    track_run_end(results, run_dir)
+    notify_run_end(results, run_dir)
 
 
 def _write_in_place(path: Path, results: dict[str, Any]) -> None:

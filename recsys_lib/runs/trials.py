@@ -103,7 +103,8 @@ class TrialRunner:
         params, overrides = self.space.settings(chosen)
         raw = {**params, "RESULTS_DIR": str(trial_dir), "EXPERIMENT_ID": self.experiment_id}
         notebook = "vae_training" if self.space.notebook == "vae" else "classical_cf"
-        record = RunRecord(trial_dir, notebook, {**raw, "OVERRIDES": overrides or None})
+        record = RunRecord(trial_dir, notebook, {**raw, "OVERRIDES": overrides or None},
+                           announce=False)
         record.add("trial", {"number": trial.number, "study": str(self.study_dir),
                              "chosen": chosen, "evaluated_on": "validation"})
         try:

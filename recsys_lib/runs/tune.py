@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from recsys_lib.environment import output_root
+from recsys_lib.runs.notify import notify_message
 from recsys_lib.runs.record import RunLock, new_run_dir, read_results, write_json_atomic
 from recsys_lib.runs.space import SearchSpace
 from recsys_lib.runs.trials import TRIALS_DIR, TrialRunner, objective_direction
@@ -150,6 +151,9 @@ def tune(
         write_json_atomic(study_dir / TUNE_FILE, info)
     finally:
         lock.release()
+    best = ", ".join(f"{key}={value}" for key, value in outcome.best_params.items())
+    notify_message(f"recsys tune {space.notebook} {info['status']}: {study_dir}\n  best "
+                   f"validation {metric} {outcome.best_value} with {best or 'no trial'}")
     return outcome
 
 
