@@ -217,8 +217,9 @@ def plot_validation_curves(curves: dict[str, pd.DataFrame]) -> Figure:
         ax.set(title=column, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3),
-               fontsize=7)
+    longest = max((len(label) for label in labels), default=0)
+    fig.legend(handles, labels, loc="outside lower center", fontsize=7,
+               ncols=max(1, min(len(labels), int(6.5 * len(columns) // max(longest, 1)))))
     return fig
 
 

@@ -88,12 +88,14 @@ class Report:
                                                                kind="stable")
 
     def curves(self) -> dict[str, pd.DataFrame]:
-        """Each run's history labelled by its run and differing settings."""
+        """Each run's history labelled by its folder's name and differing settings
+        (numbers to 3 significant digits)."""
         labels = {}
         for _, row in self.runs.iterrows():
             if row["run"] in self.histories:
-                values = ", ".join(f"{key}={row[key]}" for key in self.varying)
-                labels[row["run"]] = f"{row['run']}" + (f" ({values})" if values else "")
+                values = ", ".join(f"{key}={_short(row[key])}" for key in self.varying)
+                name = row["run"].rsplit("/", 1)[-1]
+                labels[row["run"]] = name + (f" ({values})" if values else "")
         return {labels[run]: history for run, history in self.histories.items()
                 if run in labels}
 
@@ -187,6 +189,10 @@ def _run_row(name: str, results: dict[str, Any]) -> dict[str, Any]:
         "train_minutes": None if seconds is None else round(seconds / 60, 3),
         "_settings": run_settings({"params": params, "config": results.get("config")}),
     }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _varying(settings: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import recsys_lib
 from recsys_lib.runs.notebooks import NOTEBOOKS, notebook_spec, resumed_params
+from recsys_lib.runs.notify import notify_run_end
 from recsys_lib.runs.record import (
     RESULTS_FILE,
     TERMINAL_STATUSES,
@@ -224,4 +225,5 @@ def _results_after(
     else:
         results.update(status="failed", error="the notebook ended without finishing the run")
     write_json_atomic(path, results)
+    notify_run_end(results, run_dir)  # the kernel could not: tell the webhook here
     return results

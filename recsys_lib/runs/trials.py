@@ -173,7 +173,10 @@ class TrialRunner:
         with memory.track(f"fit {config.kind.name}") as fit:
             model.fit(split.fit, split.validation)
         result = model.result_
-        record.add("training", result.summary())
+        summary = result.summary()
+        if pruning.pruned_at is not None:
+            summary["stop_reason"] = "pruned"  # the trainer saw a callback's stop request
+        record.add("training", summary)
         record.add("history", result.history.to_dict(orient="records"))
         if result.stop_reason in SIGNAL_STOPS:
             raise RunInterrupted(SIGNAL_STOPS[result.stop_reason], result.last_path)
