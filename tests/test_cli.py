@@ -16,7 +16,7 @@ from recsys_lib.data import synthetic_ratings, write_ratings
 @pytest.mark.parametrize(
     "argv",
     [[], ["run"], ["report"], ["memory"], ["data"], ["data", "info"], ["recommend"],
-     ["similar"]],
+     ["similar"], ["tune"]],
 )
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as stop:
