@@ -206,7 +206,20 @@ print(f"{best_ranker}'s top-{params.TOP_K} for user {user} (the best NDCG@{param
 user_recommendations(models[best_ranker], movies, user, k=params.TOP_K)
 
 # %% [markdown]
-# ## 7. Saved models and results
+# ## 7. Movies like one popular title
+#
+# EASE's item-item weights say which movies go together in people's ratings.
+
+# %%
+from recsys_lib.runs.tables import most_rated_item, similar_movies
+
+movie = most_rated_item(data.split.train)
+title = movies.loc[movies["item_id"] == movie, "title"].iloc[0]
+print(f"Movies like {title}, by EASE")
+similar_movies(models["EASE"], movies, movie, k=params.TOP_K)
+
+# %% [markdown]
+# ## 8. Saved models and results
 
 # %%
 results_path = record.finish()

@@ -82,6 +82,8 @@ ON_BAD_ROWS = "error"
 # RESUME: a run folder to continue from its last checkpoint (after a dead kernel or a
 # SIGTERM), or True for the latest unfinished run; the run's own parameters are used.
 RESUME = None
+# OVERRIDES: any config keys, e.g. {"kl_weight": 0.02, "hidden_dims": [512, 256]}.
+OVERRIDES = None
 
 # %%
 from recsys_lib.models.vae import vae_kind

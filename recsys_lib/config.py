@@ -157,7 +157,8 @@ def _plain(value: Any) -> Any:
 
 def _coerce(key: str, value: Any, hint: Any, where: str) -> Any:
     """Check `value` against the annotation `hint` (int, float, bool, str, tuple[int, ...],
-    None and unions of these); ints are accepted for floats, lists for tuples."""
+    dict[str, Any] (a mapping with string keys, its values unchecked), None and unions of
+    these); ints are accepted for floats, lists for tuples."""
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
     for option in options:
         ok, converted = _try_type(value, option)
@@ -183,6 +184,9 @@ def _try_type(value: Any, option: Any) -> tuple[bool, Any]:
         return ok, float(value) if ok else value
     if option is str:
         return isinstance(value, str), value
+    if option is dict or typing.get_origin(option) is dict:
+        ok = isinstance(value, Mapping) and all(isinstance(key, str) for key in value)
+        return ok, dict(value) if ok else value
     if typing.get_origin(option) is tuple:
         (item_type, _) = typing.get_args(option)
         if not isinstance(value, (list, tuple)):
@@ -197,4 +201,6 @@ def _type_name(option: Any) -> str:
         return "null"
     if typing.get_origin(option) is tuple:
         return f"a list of {_type_name(typing.get_args(option)[0])}"
+    if option is dict or typing.get_origin(option) is dict:
+        return "a mapping of names to values"
     return option.__name__

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "ERROR_METRICS",
@@ -22,7 +23,9 @@ __all__ = [
     "plot_metrics",
     "plot_rating_distribution",
     "plot_runs",
+    "plot_study",
     "plot_training_history",
+    "plot_validation_curves",
     "save_figure",
     "save_figures",
 ]
@@ -188,6 +191,71 @@ def plot_training_history(history: pd.DataFrame) -> Figure:
             ax.plot(x, history[column], marker="o", ms=3, label=column)
         ax.set(title=title, xlabel="epoch")
         ax.legend(fontsize=7)
+    return fig
+
+
+def plot_validation_curves(curves: dict[str, pd.DataFrame]) -> Figure:
+    """The runs' per-epoch curves overlaid: one panel per validation metric (val_*) and
+    one for the training loss, one line per run (`Report.curves()`: label -> history).
+
+    Raises:
+        ValueError: no run has a validation column or a training loss.
+    """
+    columns = list(dict.fromkeys(column for history in curves.values() for column in history
+                                 if column.startswith("val_") or column == "train_loss"))
+    columns.sort(key=lambda column: column == "train_loss")  # validation first
+    if not columns:
+        raise ValueError("no run has per-epoch validation metrics or a training loss "
+                         "(results.json 'history')")
+    fig = NotebookFigure(figsize=(4.8 * len(columns), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(columns)))
+    for ax, column in zip(axes, columns, strict=True):
+        for label, history in curves.items():
+            if column in history:
+                x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+                ax.plot(x, history[column], marker="o", ms=3, label=label)
+        ax.set(title=column, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = axes[0].get_legend_handles_labels()
+    longest = max((len(label) for label in labels), default=0)
+    fig.legend(handles, labels, loc="outside lower center", fontsize=7,
+               ncols=max(1, min(len(labels), int(6.5 * len(columns) // max(longest, 1)))))
+    return fig
+
+
+def plot_study(
+    trials: pd.DataFrame, metric: str, direction: str, importances: dict[str, float]
+) -> Figure:
+    """A search at a glance: each trial's value and the best so far (the optimisation
+    history), and the parameters' importances when known.
+
+    Args:
+        trials: one row per trial with number, state and `metric` (as `tune` writes).
+        metric: the optimised metric.
+        direction: "minimize" or "maximize".
+        importances: parameter -> importance (summing to 1); empty leaves the panel out.
+    """
+    panels = 2 if importances else 1
+    fig = NotebookFigure(figsize=(5.2 * panels, 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, panels))
+    done = trials[trials["state"] == "complete"]
+    pruned = trials[trials["state"] == "pruned"]
+    ax = axes[0]
+    ax.scatter(done["number"], done[metric], color="#4C72B0", label="complete", zorder=3)
+    if len(pruned) and pruned[metric].notna().any():
+        ax.scatter(pruned["number"], pruned[metric], color="#BBBBBB", label="pruned")
+    if len(done):
+        values = done[metric].to_numpy(dtype=float)
+        best = np.minimum.accumulate(values) if direction == "minimize" else (
+            np.maximum.accumulate(values))
+        ax.step(done["number"], best, where="post", color="#C44E52", label="best so far")
+    ax.set(title="optimisation history", xlabel="trial", ylabel=f"validation {metric}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7)
+    if importances:
+        names = list(importances)[::-1]
+        axes[1].barh(names, [importances[name] for name in names], color="#55A868")
+        axes[1].set(title="parameter importance", xlabel="share of the variance (fANOVA)")
     return fig
 
 

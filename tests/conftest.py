@@ -81,3 +81,48 @@ def movielens_dir(tmp_path_factory: pytest.TempPathFactory) -> MovieLensDir:
         return folder
 
     return make
+
+
+#: Titles of `trained_run`'s movies that the title tests name (the rest are synthetic).
+TRAINED_RUN_TITLES = {1: "Toy Story (1995)", 2: "Toy Story 2 (1999)", 11: "Matrix, The (1999)",
+                      12: "Heat (1995)", 13: "Heat (1972)"}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classical run folder with fitted models saved, as the notebook leaves it.
+
+    Users 1-30 rate items 1-10 and users 31-60 items 11-20 (80% of each block, seeded),
+    so every model's recommendations and similar items stay in the user's or item's block.
+    Metrics: ItemKNN is the best non-yardstick by ndcg@10; Popularity (a yardstick) has a
+    higher ndcg@10 and must never be the default.
+    """
+    from recsys_lib.data import Interactions, find_source
+    from recsys_lib.data.synthetic import synthetic_movies
+    from recsys_lib.models import ALS, SVD, ItemKNN, Popularity
+    from recsys_lib.runs.record import write_json_atomic
+
+    rng = np.random.default_rng(0)
+    rows = [(user, item, float(rng.integers(1, 6)), 964982703 + user * 100 + item)
+            for user in range(1, 61) for item in range(1, 21)
+            if (user <= 30) == (item <= 10) and rng.random() < 0.8]
+    ratings = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]).astype(
+        {"user_id": "int32", "item_id": "int32", "rating": "float32", "timestamp": "int32"})
+    movies = synthetic_movies(np.arange(1, 21))
+    movies["title"] = [TRAINED_RUN_TITLES.get(item, title)
+                       for item, title in zip(movies["item_id"], movies["title"], strict=True)]
+    root = tmp_path_factory.mktemp("trained")
+    data_dir = write_ratings(ratings, root / "data", "csv", movies=movies)
+    run_dir = root / "run"
+    train = Interactions.from_ratings(ratings)
+    models = {"Popularity": Popularity(), "SVD": SVD(n_components=2, seed=1),
+              "ItemKNN": ItemKNN(n_neighbors=5), "ALS": ALS(factors=4, iterations=5, seed=1)}
+    for name, model in models.items():
+        model.fit(train).save(run_dir / "models" / f"{name}.npz")
+    ndcg = {"Popularity": 0.9, "SVD": 0.3, "ItemKNN": 0.5, "ALS": 0.4}
+    write_json_atomic(run_dir / "results.json", {
+        "status": "ok", "notebook": "classical_cf", "params": {"SEED": 42},
+        "data": {"source": find_source(data_dir).as_dict()},
+        "metrics": {name: {"ndcg@10": value} for name, value in ndcg.items()},
+    })
+    return run_dir

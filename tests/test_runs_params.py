@@ -62,3 +62,13 @@ def test_float_parameters_accept_integers():
     from recsys_lib.runs.vae import VAEParams
 
     assert VAEParams.from_dict({"MAX_MINUTES": 2}).MAX_MINUTES == 2.0
+
+
+@pytest.mark.parametrize("value", ["", "a b", "../up", "-x"])
+def test_an_experiment_id_must_be_a_folder_name(value):
+    from recsys_lib.runs.params import NotebookParams
+
+    with pytest.raises(ValueError, match="EXPERIMENT_ID must be letters"):
+        NotebookParams.from_dict({"EXPERIMENT_ID": value})
+    assert NotebookParams.from_dict({"EXPERIMENT_ID": "kl-sweep_2.1"}).EXPERIMENT_ID == (
+        "kl-sweep_2.1")

@@ -14,7 +14,9 @@ from recsys_lib.runs.tables import (
     best_model,
     collect_runs,
     diagnostics_table,
+    most_rated_item,
     results_table,
+    similar_movies,
     user_favourites,
     user_recommendations,
 )
@@ -96,3 +98,16 @@ def test_collect_runs_sorts_best_first_and_keeps_failures(tmp_path):
     shapeless = table.set_index("run").loc["e"]
     assert shapeless["status"] == "unreadable" and "must be mappings" in shapeless["error"]
     assert table.loc[0, "param.SEED"] == 1
+
+
+def test_most_rated_item_and_its_similar_movies(movies):
+    from recsys_lib.models import EASE
+
+    train = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 4], "item_id": [1, 2, 1, 2, 1, 3, 4],
+                          "rating": [5.0, 5.0, 4.0, 4.0, 3.0, 2.0, 4.0]})
+    assert most_rated_item(train) == 1
+    model = EASE(lam=1.0).fit(Interactions.from_ratings(train))
+    table = similar_movies(model, movies, 1, k=2)
+    assert table["rank"].tolist() == [1, 2]
+    assert 1 not in table["item_id"].tolist()
+    assert table.loc[0, "title"] == "B"  # item 2 is rated with item 1 by both its users

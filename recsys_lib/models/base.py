@@ -255,7 +255,12 @@ class Recommender(ABC):
 
     @classmethod
     def load(cls: type[ModelT], path: str | Path) -> ModelT:
-        """Load a model written by `save`; raises ValueError for a file of another model."""
+        """Load a model written by `save`. Called on a base class (`Recommender.load`), it
+        loads whichever subclass the file names.
+
+        Raises:
+            ValueError: the file is not a model file, or holds a model that is not a `cls`.
+        """
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
@@ -264,7 +269,15 @@ class Recommender(ABC):
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"{path} is not a readable recsys_lib model file: {error}") from error
         if meta["class"] != cls.__name__:
-            raise ValueError(f"{path} holds a {meta['class']}, not a {cls.__name__}")
+            from recsys_lib.models.catalog import model_class
+
+            try:
+                saved = model_class(meta["class"])
+            except KeyError as error:
+                raise ValueError(f"{path}: {error.args[0]}") from None
+            if not issubclass(saved, cls):
+                raise ValueError(f"{path} holds a {meta['class']}, not a {cls.__name__}")
+            return saved.load(path)
         user_ids, item_ids = arrays.pop("_user_ids"), arrays.pop("_item_ids")
         matrix = sp.csr_matrix(
             (arrays.pop("_data"), arrays.pop("_indices"), arrays.pop("_indptr")),

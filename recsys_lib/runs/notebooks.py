@@ -112,7 +112,9 @@ def start_run(notebook: str, namespace: Mapping[str, Any]) -> NotebookRun:
         params, record = _resume(spec, params_type, raw)
     else:
         results_dir = raw.get("RESULTS_DIR")
-        run_dir = new_run_dir(spec.stem, results_dir if isinstance(results_dir, str) else None)
+        experiment = raw.get("EXPERIMENT_ID")
+        run_dir = new_run_dir(spec.stem, results_dir if isinstance(results_dir, str) else None,
+                              experiment if isinstance(experiment, str) else None)
         record = RunRecord(run_dir, spec.stem, raw)
         try:
             params = params_type.from_dict(raw, source="the notebook's parameters")
@@ -166,15 +168,15 @@ def resumed_params(
 
 
 def latest_unfinished_run(stem: str, root: Path | None = None) -> Path:
-    """The newest run folder of notebook `stem` under `root` (default: the runs folder)
-    whose status is not "ok".
+    """The newest run folder of notebook `stem` under `root` (default: the runs folder) or
+    an experiment's folder in it, whose status is not "ok".
 
     Raises:
         FileNotFoundError: there is none.
     """
     root = root or output_root()
     candidates = []
-    for path in root.glob(f"*/{RESULTS_FILE}"):
+    for path in [*root.glob(f"*/{RESULTS_FILE}"), *root.glob(f"*/*/{RESULTS_FILE}")]:
         try:
             results = read_results(path)
         except ValueError:

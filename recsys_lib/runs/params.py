@@ -17,11 +17,13 @@ from recsys_lib.config import ConfigBase
 from recsys_lib.data.loading import BAD_ROW_POLICIES
 from recsys_lib.data.sampling import SAMPLE_STRATEGIES
 from recsys_lib.data.split import SPLIT_STRATEGIES
+from recsys_lib.runs.tracking import TRACKERS
 
-__all__ = ["NotebookParams", "check_choice", "check_positive"]
+__all__ = ["NotebookParams", "check_choice", "check_experiment_id", "check_positive"]
 
 ParamsT = TypeVar("ParamsT", bound="NotebookParams")
 _PARAMETER_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class NotebookParams(ConfigBase):
         RESULTS_DIR: the run folder; None makes `runs/<timestamp>-<notebook>`.
         ON_BAD_ROWS: "error" stops at the first malformed row of the data file (naming
             its line); "skip" skips such rows and counts them.
+        EXPERIMENT_ID: names and groups runs (letters, digits, ".", "_", "-"): recorded in
+            results.json, and a run folder made by default goes under `runs/<id>/`.
+        TRACKING: "wandb" logs the run to Weights & Biases when it ends (with wandb
+            installed; see `recsys_lib.runs.tracking`); None: no tracking.
     """
 
     DATA_PATH: str | None = None
@@ -48,6 +54,8 @@ class NotebookParams(ConfigBase):
     SEED: int = 42
     RESULTS_DIR: str | None = None
     ON_BAD_ROWS: str = "error"
+    EXPERIMENT_ID: str | None = None
+    TRACKING: str | None = None
 
     @classmethod
     def from_namespace(cls: type[ParamsT], namespace: Mapping[str, Any]) -> ParamsT:
@@ -74,6 +82,9 @@ class NotebookParams(ConfigBase):
         check_choice(self, "SAMPLING", SAMPLE_STRATEGIES)
         check_choice(self, "SPLIT", SPLIT_STRATEGIES)
         check_choice(self, "ON_BAD_ROWS", BAD_ROW_POLICIES)
+        check_experiment_id(self.EXPERIMENT_ID)
+        if self.TRACKING is not None:
+            check_choice(self, "TRACKING", TRACKERS)
         if not 0 < self.TEST_FRACTION < 1:
             raise ValueError(
                 f"TEST_FRACTION must be a number between 0 and 1 (exclusive), "
@@ -92,6 +103,14 @@ def check_positive(params: Any, name: str, *, optional: bool = False) -> None:
         return
     if value <= 0:
         raise ValueError(f"{name} must be positive{' or None' if optional else ''}, got {value!r}")
+
+
+def check_experiment_id(value: str | None) -> None:
+    """Raise ValueError unless `value` is None or a name fit for a folder (letters, digits,
+    ".", "_", "-", starting with a letter or digit)."""
+    if value is not None and not _EXPERIMENT_ID.match(value):
+        raise ValueError(f"EXPERIMENT_ID must be letters, digits, '.', '_' or '-' (a folder "
+                         f"name), got {value!r}")
 
 
 def check_choice(params: Any, name: str, choices: tuple[str, ...]) -> None:

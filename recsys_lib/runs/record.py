@@ -56,20 +56,24 @@ class RunExistsError(RuntimeError):
     """A run folder already holds a run, or another live run is writing to it."""
 
 
-def new_run_dir(notebook: str, results_dir: str | Path | None = None) -> Path:
+def new_run_dir(
+    notebook: str, results_dir: str | Path | None = None, experiment: str | None = None
+) -> Path:
     """Create and return the run folder.
 
     Args:
         notebook: notebook name, used in the default folder name.
         results_dir: explicit folder (created if missing); None makes
-            `<output_root()>/<YYYYmmdd-HHMMSS>-<notebook>`, with a numeric suffix if taken.
+            `<output_root()>/[<experiment>/]<YYYYmmdd-HHMMSS>-<notebook>`, with a numeric
+            suffix if taken.
+        experiment: the experiment id grouping the run (see `NotebookParams.EXPERIMENT_ID`).
     """
     if results_dir is not None:
         path = Path(results_dir)
         path.mkdir(parents=True, exist_ok=True)
         return path
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = output_root()
+    root = output_root() / experiment if experiment else output_root()
     root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
         suffix = f"-{attempt}" if attempt else ""
@@ -211,6 +215,9 @@ class RunRecord:
         notebook: notebook (or job) name.
         params: the run's parameters, JSON-ready.
         resume: continue the run recorded in `run_dir` (its sections are kept).
+        announce: at the end, log the run to its tracker (TRACKING) and post it to
+            RECSYS_NOTIFY_URL (see `runs.tracking`, `runs.notify`); a search's trials
+            leave this to the search.
 
     Raises:
         RunExistsError: the folder holds a run (and `resume` is False), or another live
@@ -218,9 +225,16 @@ class RunRecord:
     """
 
     def __init__(
-        self, run_dir: Path, notebook: str, params: dict[str, Any], *, resume: bool = False
+        self,
+        run_dir: Path,
+        notebook: str,
+        params: dict[str, Any],
+        *,
+        resume: bool = False,
+        announce: bool = True,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.announce = announce
         self.path = self.run_dir / RESULTS_FILE
         self._lock = RunLock.acquire(self.run_dir)
         try:
@@ -234,6 +248,7 @@ class RunRecord:
                 "status": "running",
                 "notebook": notebook,
                 "params": dict(params),
+                "experiment_id": params.get("EXPERIMENT_ID"),
                 "data": {},
                 "metrics": {},
                 "environment": environment_info(),
@@ -319,7 +334,8 @@ class RunRecord:
         return self.path
 
     def _end(self, *, raise_disk_full: bool = True) -> None:
-        """Write the final record and release the folder's lock."""
+        """Write the final record, release the folder's lock, then tell the tracker and
+        the webhook (each optional; neither can fail the run)."""
         try:
             self._write()
         except DiskFullError as error:
@@ -328,6 +344,8 @@ class RunRecord:
             logger.error("%s: only the status fitted in %s", error, self.path)
         finally:
             self._lock.release()
+            if self.announce:
+                _announce(self.results, self.run_dir)
 
     def _write(self) -> None:
         """Rewrite results.json; when the disk is full, the status and error still go into
@@ -338,6 +356,15 @@ class RunRecord:
             self.results.update(status="failed", error=f"DiskFullError: {error}")
             _write_in_place(self.path, self.results)
             raise
+
+
+def _announce(results: dict[str, Any], run_dir: Path) -> None:
+    """Log the ended run to its tracker (TRACKING) and post it to RECSYS_NOTIFY_URL."""
+    from recsys_lib.runs.notify import notify_run_end
+    from recsys_lib.runs.tracking import track_run_end
+
+    track_run_end(results, run_dir)
+    notify_run_end(results, run_dir)
 
 
 def _write_in_place(path: Path, results: dict[str, Any]) -> None:

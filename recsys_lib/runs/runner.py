@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import recsys_lib
 from recsys_lib.runs.notebooks import NOTEBOOKS, notebook_spec, resumed_params
+from recsys_lib.runs.notify import notify_run_end
 from recsys_lib.runs.record import (
     RESULTS_FILE,
     TERMINAL_STATUSES,
@@ -22,7 +24,14 @@ from recsys_lib.runs.record import (
 )
 from recsys_lib.runs.signals import SignalForwarder, forward_signals
 
-__all__ = ["NOTEBOOKS_ENV", "RunOutcome", "notebook_path", "run_grid", "run_notebook"]
+__all__ = [
+    "NOTEBOOKS_ENV",
+    "RunOutcome",
+    "combo_folder_names",
+    "notebook_path",
+    "run_grid",
+    "run_notebook",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +108,9 @@ def run_notebook(
     from papermill.exceptions import PapermillExecutionError
 
     source = notebook_path(name)
-    run_dir = Path(resume) if resume is not None else new_run_dir(source.stem, results_dir)
+    experiment = (parameters or {}).get("EXPERIMENT_ID")
+    run_dir = (Path(resume) if resume is not None
+               else new_run_dir(source.stem, results_dir, experiment))
     params = {**(parameters or {}), "RESULTS_DIR": str(run_dir.resolve())}
     if resume is not None:
         params["RESUME"] = str(run_dir.resolve())
@@ -147,20 +158,46 @@ def run_grid(
     grid: list[dict[str, Any]],
     *,
     progress: bool = True,
+    results_dir: str | Path | None = None,
 ) -> list[RunOutcome]:
     """One run per grid combination (over `base` parameters), in sequence; a failing run
-    is recorded and the rest go on; an interrupted one stops the grid."""
+    is recorded and the rest go on; an interrupted one stops the grid.
+
+    Args:
+        results_dir: a folder holding one sub-folder per combination, named for the values
+            that vary (`SEED-1_kl_weight-0.02`); None: each run's default folder.
+    """
     combos = grid or [{}]
+    folders = combo_folder_names(combos)
     outcomes = []
-    for position, combo in enumerate(combos, start=1):
+    for position, (combo, folder) in enumerate(zip(combos, folders, strict=True), start=1):
         logger.info("run %d/%d: %s", position, len(combos), combo)
-        outcome = run_notebook(name, {**base, **combo}, progress=progress)
+        run_dir = None if results_dir is None else Path(results_dir) / folder
+        outcome = run_notebook(name, {**base, **combo}, progress=progress, results_dir=run_dir)
         outcomes.append(outcome)
         if outcome.interrupted_by:
             logger.warning("%s: the remaining %d run(s) are not started",
                            outcome.interrupted_by, len(combos) - position)
             break
     return outcomes
+
+
+def combo_folder_names(combos: list[dict[str, Any]]) -> list[str]:
+    """A folder name per grid combination from the values that differ between them
+    (OVERRIDES' keys included): `SEED-1_hidden_dims-64x32`; "run-N" when none differ."""
+    flat = [{**{k: v for k, v in combo.items() if k != "OVERRIDES"},
+             **(combo.get("OVERRIDES") or {})} for combo in combos]
+    keys = list(dict.fromkeys(key for values in flat for key in values))
+    varying = [key for key in keys if len({repr(values.get(key)) for values in flat}) > 1]
+
+    def shown(value: Any) -> str:
+        text = "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "none"
+
+    names = ["_".join(f"{key}-{shown(values.get(key))}" for key in varying) or
+             f"run-{position}" for position, values in enumerate(flat, start=1)]
+    return [name if names.count(name) == 1 else f"{name}-{position}"
+            for position, name in enumerate(names, start=1)]
 
 
 def _results_after(
@@ -188,4 +225,5 @@ def _results_after(
     else:
         results.update(status="failed", error="the notebook ended without finishing the run")
     write_json_atomic(path, results)
+    notify_run_end(results, run_dir)  # the kernel could not: tell the webhook here
     return results

@@ -20,7 +20,9 @@ __all__ = [
     "collect_runs",
     "diagnostics_table",
     "example_user",
+    "most_rated_item",
     "results_table",
+    "similar_movies",
     "user_favourites",
     "user_recommendations",
 ]
@@ -136,18 +138,49 @@ def user_recommendations(
     return _with_titles(frame, movies)
 
 
-def collect_runs(runs_dir: str | Path, metric: str = "ndcg@10") -> pd.DataFrame:
+def most_rated_item(ratings: pd.DataFrame) -> int:
+    """The item with the most ratings (the lowest id among ties): a title everyone knows."""
+    counts = ratings["item_id"].value_counts()
+    return int(counts[counts == counts.max()].index.min())
+
+
+def similar_movies(
+    model: Recommender, movies: pd.DataFrame, item_id: int, k: int = 10
+) -> pd.DataFrame:
+    """The `k` items most similar to `item_id` in a model with item similarities or factors
+    (see `recsys_lib.models.similar_items`), ranked, with similarity, title and genres."""
+    from recsys_lib.models.similarity import similar_items
+
+    items, scores = similar_items(model, np.array([item_id]), k)
+    keep = items[0] >= 0
+    frame = pd.DataFrame({"item_id": items[0][keep], "similarity": scores[0][keep]})
+    table = _with_titles(frame, movies)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table
+
+
+def collect_runs(
+    runs_dir: str | Path, metric: str = "ndcg@10", experiment: str | None = None
+) -> pd.DataFrame:
     """One row per (run, model) under `runs_dir`, best first by `metric`; failed runs
     appear with their error, unreadable results files with status "unreadable" and what is
-    wrong with them. Lower is better for rmse/mae, higher otherwise."""
+    wrong with them. Lower is better for rmse/mae, higher otherwise.
+
+    Args:
+        experiment: keep only the runs of this experiment id (results.json
+            `experiment_id`, else the EXPERIMENT_ID parameter).
+    """
     rows: list[dict[str, Any]] = []
     for path in sorted(Path(runs_dir).glob(f"**/{RESULTS_FILE}")):
+        run = path.parent.relative_to(runs_dir).as_posix()
         try:
-            rows.extend(_run_rows(path))
+            rows.extend({"run": run, **row} for row in _run_rows(path))
         except (OSError, ValueError) as error:
             logger.warning("skipping %s: %s", path, error)
-            rows.append({"run": path.parent.name, "status": "unreadable", "error": str(error)})
+            rows.append({"run": run, "status": "unreadable", "error": str(error)})
     table = pd.DataFrame(rows)
+    if experiment is not None and not table.empty:
+        table = table[table.get("experiment", pd.Series(index=table.index)) == experiment]
     if table.empty:
         return table
     if metric in table:
@@ -167,8 +200,8 @@ def _run_rows(path: Path) -> list[dict[str, Any]]:
     if not isinstance(params, dict) or not isinstance(models, dict):
         raise ValueError(f"{path}: 'params' and 'metrics' must be mappings")
     base = {
-        "run": path.parent.name,
         "notebook": results.get("notebook"),
+        "experiment": results.get("experiment_id") or params.get("EXPERIMENT_ID"),
         "status": results.get("status"),
         "error": results.get("error"),
         **{f"param.{key}": value for key, value in params.items()},

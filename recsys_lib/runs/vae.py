@@ -12,6 +12,7 @@ from typing import Any
 from recsys_lib.data import Interactions, split_ratings
 from recsys_lib.memory import MemoryMonitor, TrackRecord
 from recsys_lib.models.vae import VAE_KINDS, RunConfig, VAERecommender, load_config, vae_kind
+from recsys_lib.runs.overrides import apply_overrides
 from recsys_lib.runs.params import NotebookParams, check_choice, check_positive
 from recsys_lib.runs.signals import RunInterrupted
 from recsys_lib.runs.steps import PreparedData
@@ -50,6 +51,7 @@ class VAEParams(NotebookParams):
         TOP_K: recommendations per user in the ranking metrics.
         RESUME: a run folder to continue from its last checkpoint, or True for the latest
             unfinished run of this notebook (see `recsys_lib.runs.notebooks.start_run`).
+        OVERRIDES: any config keys to override ({"kl_weight": 0.02}), applied last.
     """
 
     CONFIG: str | None = None
@@ -60,6 +62,7 @@ class VAEParams(NotebookParams):
     DEVICE: str = "auto"
     TOP_K: int = 10
     RESUME: str | bool | None = None
+    OVERRIDES: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -98,7 +101,7 @@ def vae_run_config(params: VAEParams, run_dir: Path) -> RunConfig:
     overrides.update(
         seed=params.SEED, checkpoint_dir=str(Path(run_dir) / "checkpoints"), full_checkpoints=True
     )
-    return config.with_overrides(overrides)
+    return apply_overrides(config.with_overrides(overrides), params.OVERRIDES)
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,10 @@ class FitLoop:
                record.peak_rss_mb, record.peak_gpu_mb, improved)
         row.update(zip(_EPOCH_END_COLUMNS, end, strict=True))
         state.history.append(row)
+        for callback in self.trainer.callbacks:  # the epoch-end hook (pruning, tracking)
+            on_epoch_end = getattr(callback, "on_epoch_end", None)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
         logger.info("epoch %d/%d: %s", state.epoch + 1, self.config.epochs, ", ".join(
             f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         state.epoch += 1

@@ -56,7 +56,9 @@ class Trainer:
     Args:
         config: the settings.
         callbacks: called after every optimizer step with a `StepInfo`; a callback may
-            call `request_stop`.
+            call `request_stop`. A callback with an `on_epoch_end(row)` method is also
+            called after each finished epoch with that epoch's history row (a dict:
+            epoch, train_loss, val_* metrics, ...).
         clock: seconds counter for the time budget (tests pass a fake one).
 
     Attributes:
