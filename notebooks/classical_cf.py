@@ -155,8 +155,8 @@ print(models["EASE"].summary())
 #
 # The yardsticks (BiasBaseline for rating error, Popularity for ranking) are what every
 # other model must beat. Rating error is in stars (0.5-5 scale); ranking metrics count a
-# held-out rating of 4 stars or more as relevant. A *rating model* is fitted to predict
-# stars, so its ranking is a by-product; *rankers* are fitted to rank. The blend learns
+# held-out rating of 4 stars or more as relevant. A *rating model* predicts stars and ranks
+# by them (the blend also learns ranking weights); a *ranker* only ranks. The blend learns
 # its weights on a part of the training data held out from its members, then refits them.
 
 # %%
