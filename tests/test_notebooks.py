@@ -107,7 +107,7 @@ def test_bad_parameters_stop_early_and_are_recorded(tmp_path, param, value, word
 @pytest.mark.parametrize(
     ("params", "model", "yardsticks"),
     [
-        ({"CONFIG": "test_tiny"}, "RatingVAE", {"BiasBaseline"}),
+        ({"CONFIG": "test_tiny"}, "RatingVAE", {"BiasBaseline", "SVD"}),
         ({"MODEL": "mult_vae", "EPOCHS": 2}, "MultVAE", {"ALS", "Popularity"}),
     ],
     ids=["rating_vae", "mult_vae"],

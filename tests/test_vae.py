@@ -12,7 +12,7 @@ import torch
 
 from recsys_lib.data import Interactions, embedded_path, load_ratings, split_ratings
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.models import ALS, BiasBaseline, Popularity
+from recsys_lib.models import ALS, SVD, BiasBaseline, Popularity
 from recsys_lib.models.baseline import Biases
 from recsys_lib.models.vae import (
     VAE_KINDS,
@@ -230,7 +230,8 @@ def test_the_registry_holds_each_kind_once_with_its_classes_config_and_yardstick
         model = RunConfig.from_dict({"model": key}).build()
         assert type(model) is kind.model_class and type(model.config) is kind.config_class
     rating = VAE_KINDS["rating_vae"].yardsticks(7)
-    assert list(rating) == ["BiasBaseline"] and type(rating["BiasBaseline"]) is BiasBaseline
+    assert list(rating) == ["BiasBaseline", "SVD"] and type(rating["BiasBaseline"]) is BiasBaseline
+    assert type(rating["SVD"]) is SVD
     ranking = VAE_KINDS["mult_vae"].yardsticks(7)
     assert {name: type(model) for name, model in ranking.items()} == {"Popularity": Popularity,
                                                                       "ALS": ALS}

@@ -26,6 +26,8 @@ __all__ = [
     "VAEParams",
     "fit_vae",
     "plan_vae",
+    "refit_epochs",
+    "refit_vae",
     "vae_data",
     "vae_run_config",
 ]
@@ -154,9 +156,50 @@ def fit_vae(
         logger.warning("no checkpoint at %s: training starts from the beginning", last)
     with memory.track(f"fit {vae_kind(config.model).name}") as record:
         model.fit(data.fit, data.validation, resume_from=resume_from)
+    _check_stop(model)
+    return model, record
+
+
+def refit_epochs(model: VAERecommender) -> int:
+    """The epoch count early stopping chose: the best validation epoch of `model`'s fit
+    (all epochs run when it had no validation)."""
+    result = model.result_
+    if result is None:
+        raise ValueError("the model is not fitted")
+    return result.best_epoch or max(len(result.history), 1)
+
+
+def refit_vae(
+    config: RunConfig, train: Interactions, epochs: int, memory: MemoryMonitor, *,
+    resume: bool = False,
+) -> tuple[VAERecommender, TrackRecord]:
+    """Fit the VAE again on all of `train` for `epochs` epochs (the count early stopping
+    chose on the carve-out), without validation: the reported model then saw every
+    training rating, like the yardsticks it is compared with. Checkpoints go to
+    `<checkpoint_dir>/refit`.
+
+    Raises:
+        RunInterrupted: a signal stopped training; the checkpoint it wrote is named.
+        TrainingDiverged: the NaN/Inf guard stopped training.
+    """
+    folder = config.trainer.checkpoint_dir
+    overrides: dict[str, Any] = {"epochs": epochs, "patience": None}
+    if folder is not None:
+        overrides["checkpoint_dir"] = str(Path(folder) / "refit")
+    config = config.with_overrides(overrides)
+    model = config.build()
+    last = Path(config.trainer.checkpoint_dir or ".") / "last.pt"
+    resume_from = last if resume and last.is_file() else None
+    with memory.track(f"refit {vae_kind(config.model).name}") as record:
+        model.fit(train, resume_from=resume_from)
+    _check_stop(model)
+    return model, record
+
+
+def _check_stop(model: VAERecommender) -> None:
+    """Raise when a signal or the NaN/Inf guard ended `model`'s fit."""
     result = model.result_
     if result.stop_reason in SIGNAL_STOPS:
         raise RunInterrupted(SIGNAL_STOPS[result.stop_reason], result.last_path)
     if result.stop_reason == "diverged":
         raise TrainingDiverged(result.message)
-    return model, record
