@@ -82,6 +82,10 @@ ON_BAD_ROWS = "error"
 # RESUME: a run folder to continue from its last checkpoint (after a dead kernel or a
 # SIGTERM), or True for the latest unfinished run; the run's own parameters are used.
 RESUME = None
+# Stop training once the validation metric reaches it: TARGET_RMSE (stars, RatingVAE) or
+# TARGET_NDCG (NDCG@10, MultVAE); None: no target. results.json "training" says if met.
+TARGET_RMSE = None
+TARGET_NDCG = None
 
 # %%
 from recsys_lib.models.vae import vae_kind

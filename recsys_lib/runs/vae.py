@@ -52,6 +52,8 @@ class VAEParams(NotebookParams):
         TOP_K: recommendations per user in the ranking metrics.
         RESUME: a run folder to continue from its last checkpoint, or True for the latest
             unfinished run of this notebook (see `recsys_lib.runs.notebooks.start_run`).
+        TARGET_RMSE: RatingVAE stops once its validation RMSE is at or below it (stars).
+        TARGET_NDCG: MultVAE stops once its validation NDCG@k is at or above it.
     """
 
     CONFIG: str | None = None
@@ -62,6 +64,8 @@ class VAEParams(NotebookParams):
     DEVICE: str = "auto"
     TOP_K: int = 10
     RESUME: str | bool | None = None
+    TARGET_RMSE: float | None = None
+    TARGET_NDCG: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,7 +73,7 @@ class VAEParams(NotebookParams):
             raise ValueError("CONFIG must be a config name, a YAML path or None, got ''")
         if self.MODEL is not None:
             check_choice(self, "MODEL", tuple(VAE_KINDS))
-        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES"):
+        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES", "TARGET_RMSE", "TARGET_NDCG"):
             check_positive(self, name, optional=True)
         check_positive(self, "TOP_K")
         if self.RESUME is False or self.RESUME == "":
@@ -95,6 +99,8 @@ def vae_run_config(params: VAEParams, run_dir: Path) -> RunConfig:
         "batch_size": params.BATCH_SIZE,
         "max_minutes": params.MAX_MINUTES,
         "device": None if params.DEVICE == "auto" else params.DEVICE,
+        "target_rmse": params.TARGET_RMSE,
+        "target_ndcg": params.TARGET_NDCG,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(
@@ -175,15 +181,18 @@ def refit_vae(
 ) -> tuple[VAERecommender, TrackRecord]:
     """Fit the VAE again on all of `train` for `epochs` epochs (the count early stopping
     chose on the carve-out), without validation: the reported model then saw every
-    training rating, like the yardsticks it is compared with. Checkpoints go to
-    `<checkpoint_dir>/refit`.
+    training rating, like the yardsticks it is compared with. The learning rate follows
+    the selection run's schedule (spanning its `epochs`), so the refit retraces the run
+    it stops where early stopping chose. Checkpoints go to `<checkpoint_dir>/refit`.
 
     Raises:
         RunInterrupted: a signal stopped training; the checkpoint it wrote is named.
         TrainingDiverged: the NaN/Inf guard stopped training.
     """
     folder = config.trainer.checkpoint_dir
-    overrides: dict[str, Any] = {"epochs": epochs, "patience": None}
+    trainer = config.trainer
+    overrides: dict[str, Any] = {"epochs": epochs, "patience": None,
+                                 "schedule_epochs": trainer.schedule_epochs or trainer.epochs}
     if folder is not None:
         overrides["checkpoint_dir"] = str(Path(folder) / "refit")
     config = config.with_overrides(overrides)

@@ -27,6 +27,9 @@ class TrainerConfig(ConfigBase):
         lr: peak learning rate.
         min_lr: learning rate at the last step of a cosine or exponential decay.
         lr_schedule: "cosine", "exponential" or "constant" (after warmup).
+        schedule_epochs: epochs the learning-rate decay spans; None: `epochs`. A refit
+            that stops at the epoch count early stopping chose keeps the selection run's
+            schedule by setting it to that run's `epochs`.
         warmup_steps: optimizer steps of linear learning-rate warmup.
         optimizer: "adam" (L2 `weight_decay` in the gradient) or "adamw" (decoupled).
         weight_decay: weight decay of the optimizer.
@@ -62,6 +65,7 @@ class TrainerConfig(ConfigBase):
     lr: float = 1e-3
     min_lr: float = 1e-5
     lr_schedule: str = "cosine"
+    schedule_epochs: int | None = None
     warmup_steps: int = 0
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -93,7 +97,8 @@ class TrainerConfig(ConfigBase):
                     "bad_steps_halve_lr": self.bad_steps_halve_lr,
                     "bad_steps_stop": self.bad_steps_stop, "keep_best": self.keep_best}
         optional = {"micro_batch_size": self.micro_batch_size,
-                    "eval_batch_size": self.eval_batch_size, "patience": self.patience}
+                    "eval_batch_size": self.eval_batch_size, "patience": self.patience,
+                    "schedule_epochs": self.schedule_epochs}
         for name, value in {**positive, **optional}.items():
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")

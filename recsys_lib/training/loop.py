@@ -77,24 +77,28 @@ class FitLoop:
         metric: the `validate` metric that selects the best weights.
         mode: "min" or "max".
         stop: the stop flag that SIGTERM, the deadline, the NaN guard and callbacks set.
+        target: stop once the validation `metric` reaches it (<= for "min", >= for
+            "max"); None: no target.
     """
 
     def __init__(self, trainer: Trainer, module: nn.Module, loss_fn: LossFn,
                  train: BatchSource, *, validate: ValidateFn | None, metric: str, mode: str,
-                 stop: StopFlag) -> None:
+                 stop: StopFlag, target: float | None = None) -> None:
         cfg = trainer.config
         self.started = time.perf_counter()
         self.trainer, self.config, self.stop = trainer, cfg, stop
         self.module = module.to(trainer.device)
         self.loss_fn, self.train_batches, self.validate = loss_fn, train, validate
         self.key = None if validate is None else f"val_{metric}"
+        self.mode, self.target = mode, target
         self.optimizer = build_optimizer(self.module, cfg)
         self.scaler = trainer.precision.grad_scaler()
         self.manager = CheckpointManager(cfg.checkpoint_dir, mode=mode, min_delta=cfg.min_delta,
                                          keep_best=cfg.keep_best, fp16=cfg.checkpoint_fp16)
         self.state = RunState(cfg.micro_batch,
                               BadStepGuard(cfg.bad_steps_halve_lr, cfg.bad_steps_stop))
-        self.schedule = LRSchedule(cfg.lr, cfg.min_lr, cfg.epochs * len(train),
+        self.schedule = LRSchedule(cfg.lr, cfg.min_lr,
+                                   (cfg.schedule_epochs or cfg.epochs) * len(train),
                                    cfg.warmup_steps, cfg.lr_schedule)
         self.deadline = Deadline(cfg.max_minutes, trainer.clock)
 
@@ -111,8 +115,17 @@ class FitLoop:
             self._end_epoch(record)
             if cfg.full_checkpoints:
                 self.save_full()
-            if self.key and cfg.patience is not None and state.since_best >= cfg.patience:
+            if self._reached(state.history[-1]):
+                self.stop.request("target_reached")
+            elif self.key and cfg.patience is not None and state.since_best >= cfg.patience:
                 self.stop.request("early_stopping")
+
+    def _reached(self, row: dict[str, Any]) -> bool:
+        """Whether the epoch's validation metric in `row` reached the target."""
+        if self.target is None or self.key is None or not math.isfinite(row[self.key]):
+            return False
+        value = row[self.key]
+        return value <= self.target if self.mode == "min" else value >= self.target
 
     # ---- one epoch and one step --------------------------------------------------------
     def _run_epoch(self) -> TrackRecord:
@@ -318,6 +331,8 @@ class FitLoop:
             "completed": f"finished {state.epoch} epochs",
             "early_stopping": f"early stop after {state.epoch} epochs ({key} did not improve "
                               f"for {cfg.patience})",
+            "target_reached": f"target {key} {self.target:g} reached after {state.epoch} "
+                              f"epochs" if self.target is not None else "",
             "time_budget": f"time budget of {cfg.max_minutes} min used up at step "
                            f"{state.step}",
             "sigterm": f"SIGTERM: stopped after step {state.step}",
@@ -336,4 +351,7 @@ class FitLoop:
             skipped_steps=state.guard.total, oom_retries=state.oom_retries,
             micro_batch_size=state.micro_batch, best_path=manager.best_path,
             last_path=last_path, seconds=time.perf_counter() - self.started,
+            target=self.target,
+            target_met=None if self.target is None else any(
+                self._reached(row) for row in state.history),
         )

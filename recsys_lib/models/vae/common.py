@@ -97,7 +97,7 @@ class VAERecommender(Recommender):
     """A Recommender whose `fit` trains a torch network with the `Trainer`.
 
     Subclasses implement `_shape_network` (and may override `_build_network`),
-    `validation_metric`,
+    `validation_metric`, `validation_target`,
     `_batches`, `_loss`, `_validator`, `_activation_bytes_per_sample` and `_data_bytes`.
     Weights are saved as float32 numpy arrays (the state
     dict keys prefixed with "net."), never pickled.
@@ -144,6 +144,11 @@ class VAERecommender(Recommender):
     @abstractmethod
     def validation_metric(self) -> tuple[str, str]:
         """Validation metric for early stopping and "min" or "max" (which is better)."""
+
+    @property
+    @abstractmethod
+    def validation_target(self) -> float | None:
+        """The config's target for `validation_metric` (training stops once reached)."""
 
     @abstractmethod
     def _batches(self, train: Interactions, trainer: Trainer) -> BatchSource:
@@ -200,7 +205,8 @@ class VAERecommender(Recommender):
         metric, mode = self.validation_metric
         self.result_ = trainer.fit(build, self._loss, self._batches(train, trainer),
                                    validate=validate, metric=metric, mode=mode,
-                                   resume_from=self._resume_from)
+                                   resume_from=self._resume_from,
+                                   target=None if validate is None else self.validation_target)
         self._require_network().eval()
         logger.info("%s: %s", type(self).__name__, self.result_.message)
 

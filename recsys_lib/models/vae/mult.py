@@ -95,6 +95,10 @@ class MultVAE(VAERecommender):
     def validation_metric(self) -> tuple[str, str]:
         return f"ndcg@{self.config.top_k}", "max"
 
+    @property
+    def validation_target(self) -> float | None:
+        return self.config.target_ndcg
+
     def _shape_network(self, n_users: int, n_items: int) -> MultVAENet:
         return MultVAENet(n_items, self.config)
 
