@@ -123,6 +123,7 @@ class VAERecommender(Recommender):
         self.config = _as_config(self.config_class, config)
         self.trainer_config = _as_config(TrainerConfig, trainer)
         self._kl = self.config.kl()  # KL weight per optimizer step
+        self._kl_controller = self.config.kl_controller()  # "adaptive": set per fit
         self.callbacks: list[Callable[[StepInfo], None]] = []
         self.network_: nn.Module | None = None
         self.device_: str = "cpu"
@@ -160,11 +161,13 @@ class VAERecommender(Recommender):
 
     def _elbo(self, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
               step: int) -> LossOutput:
-        """Reconstruction loss plus the scheduled KL weight x KL (with free bits)."""
+        """Reconstruction loss plus the KL weight (scheduled, or set by the adaptive
+        controller from this KL) x KL (with free bits)."""
         kl = gaussian_kl(mu, logvar, self.config.free_bits)
-        weight = self._kl(step)
+        weight = (kl.new_tensor(self._kl(step)) if self._kl_controller is None
+                  else self._kl_controller(kl))
         return LossOutput(recon + weight * kl, {"recon_loss": recon, "kl": kl,
-                                                "kl_weight": kl.new_tensor(weight)})
+                                                "kl_weight": weight})
 
     @abstractmethod
     def _validator(self, validation: Interactions) -> ValidateFn:
@@ -194,6 +197,8 @@ class VAERecommender(Recommender):
             self._validation, self._resume_from = None, None
 
     def _fit(self, train: Interactions) -> None:
+        # A fresh controller per fit (its integral restarts, also on resume).
+        self._kl_controller = self.config.kl_controller()
         trainer = Trainer(self.trainer_config, callbacks=self.callbacks)
         self.trainer_, self.device_ = trainer, trainer.device
 

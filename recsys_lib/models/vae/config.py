@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys_lib.config import ConfigBase, ConfigError, check_known_keys, read_yaml_mapping
 from recsys_lib.training.config import TrainerConfig
+from recsys_lib.training.kl_control import KLController
 from recsys_lib.training.schedules import KLSchedule
 
 if TYPE_CHECKING:
@@ -48,12 +49,18 @@ class VAEConfig(ConfigBase):
         dropout_rate: dropout probability (hidden layers for RatingVAE, the input for
             MultVAE).
         kl_weight: the largest weight of the KL term (beta).
-        kl_schedule: "constant", "linear" (anneal from 0 over `kl_anneal_steps`) or
-            "cyclical" (cycles of `kl_anneal_steps` steps).
+        kl_schedule: "constant", "linear" (anneal from 0 over `kl_anneal_steps`),
+            "cyclical" (cycles of `kl_anneal_steps` steps) or "adaptive" (a PI controller
+            holds the KL per sample near `kl_target`, the weight between 0 and
+            `kl_weight`; see `recsys_lib.training.KLController`).
         kl_anneal_steps: optimizer steps of the ramp, or of one cycle.
         kl_cycle_ratio: rising share of each cycle ("cyclical").
         free_bits: minimum KL per latent dimension, in nats (0: off); dimensions below
             it are not pushed further towards the prior.
+        kl_target: the KL to hold with kl_schedule "adaptive", in nats per sample (per
+            user for MultVAE, per rating for RatingVAE).
+        kl_kp: the controller's proportional gain (a fraction of `kl_weight`).
+        kl_ki: its integral gain per step and unit relative error (likewise).
         target_rmse: RatingVAE: stop training once the validation RMSE (stars) is at or
             below it; None: no target.
         target_ndcg: MultVAE: stop training once the validation NDCG@top_k is at or
@@ -68,11 +75,15 @@ class VAEConfig(ConfigBase):
     kl_anneal_steps: int = 1000
     kl_cycle_ratio: float = 0.5
     free_bits: float = 0.0
+    kl_target: float = 10.0
+    kl_kp: float = 0.5
+    kl_ki: float = 0.01
     target_rmse: float | None = None
     target_ndcg: float | None = None
 
     def __post_init__(self) -> None:
         self.kl()  # validates the KL settings
+        KLController(self.kl_target, self.kl_weight, self.kl_kp, self.kl_ki)  # and these
         if not self.hidden_dims or any(width < 1 for width in self.hidden_dims):
             raise ValueError(f"hidden_dims must be positive widths, got {self.hidden_dims}")
         if self.latent_dim < 1:
@@ -90,6 +101,12 @@ class VAEConfig(ConfigBase):
         """The KL-weight schedule these settings describe."""
         return KLSchedule(self.kl_weight, self.kl_schedule, self.kl_anneal_steps,
                           self.kl_cycle_ratio)
+
+    def kl_controller(self) -> KLController | None:
+        """A fresh controller of the KL weight with kl_schedule "adaptive", else None."""
+        if self.kl_schedule != "adaptive":
+            return None
+        return KLController(self.kl_target, self.kl_weight, self.kl_kp, self.kl_ki)
 
 
 @dataclass(frozen=True)
