@@ -155,6 +155,10 @@ plan.to_frame()
 # %% [markdown]
 # ## 4. Training
 #
+# Early warnings (posterior collapse, a train/validation gap, an early plateau, GPU memory
+# above 90% of the card, repeated NaN/Inf steps) are checked every epoch; each prints
+# once as a `WARNING:` line, with the epoch it first showed at.
+#
 # Two fits, so that the comparison is fair: the first trains on the fit part (90%) and
 # early stopping on the validation carve-out picks the epoch count; the second, the model
 # reported below, trains on **all** the training ratings for that many epochs, as every
@@ -164,7 +168,7 @@ plan.to_frame()
 # continue from it.
 
 # %%
-from recsys_lib.runs.vae import fit_vae, refit_epochs, refit_vae
+from recsys_lib.runs.vae import fit_vae, refit_epochs, refit_vae, training_warnings
 
 resume = bool(params.RESUME)
 with memory.track(f"train {kind.name}") as fit_record:
@@ -174,6 +178,10 @@ with memory.track(f"train {kind.name}") as fit_record:
     model, _ = refit_vae(config, data.train, epochs, memory, resume=resume)
 print(f"Refitted on all {data.train.nnz:,} training ratings for {epochs} epochs: "
       f"{model.result_.message}")
+warnings = training_warnings(selection, model)
+for warning in warnings:
+    print(warning)
+record.add("warnings", [warning.as_dict() for warning in warnings])
 record.add("training", selection.result_.summary())
 record.add("refit", {"epochs": epochs, **model.result_.summary()})
 record.add("history", selection.history_.to_dict(orient="records"))

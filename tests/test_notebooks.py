@@ -125,6 +125,8 @@ def test_vae_notebook_trains_checkpoints_and_compares(tmp_path, params, model, y
     assert results["plan"]["n_params"] > 0
     assert len(results["history"]) >= 1 and "train_loss" in results["history"][0]
     assert Path(results["training"]["checkpoint"]).exists()
+    assert results["refit"]["epochs"] == results["training"]["best_epoch"]
+    assert all(set(w) == {"kind", "epoch", "message"} for w in results["warnings"])
     assert (tmp_path / "run" / "models" / f"{model}.npz").exists()
     assert (tmp_path / "run" / "plots" / "training_history.png").exists()
 

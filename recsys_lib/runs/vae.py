@@ -16,6 +16,7 @@ from recsys_lib.runs.params import NotebookParams, check_choice, check_positive
 from recsys_lib.runs.signals import RunInterrupted
 from recsys_lib.runs.steps import PreparedData
 from recsys_lib.training import TrainingPlan
+from recsys_lib.training.early_warnings import EarlyWarning
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ __all__ = [
     "plan_vae",
     "refit_epochs",
     "refit_vae",
+    "training_warnings",
     "vae_data",
     "vae_run_config",
 ]
@@ -203,6 +205,16 @@ def refit_vae(
         model.fit(train, resume_from=resume_from)
     _check_stop(model)
     return model, record
+
+
+def training_warnings(*models: VAERecommender) -> list[EarlyWarning]:
+    """The early warnings of the fits of `models` (the selection run, then the refit),
+    each kind once: the first fit's, then the kinds a later fit adds."""
+    warnings: list[EarlyWarning] = []
+    for model in models:
+        kinds = {warning.kind for warning in warnings}
+        warnings += [w for w in model.result_.warnings if w.kind not in kinds]
+    return warnings
 
 
 def _check_stop(model: VAERecommender) -> None:

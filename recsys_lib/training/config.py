@@ -56,6 +56,11 @@ class TrainerConfig(ConfigBase):
         cleanup_every: run recsys_lib.memory.cleanup() every this many optimizer steps;
             0: never (benchmarks/vae.py measures its cost).
         progress: show a tqdm progress bar per epoch.
+        warn_gap: the largest train/validation gap (in the validation metric's units) that
+            passes without an early warning; None: not measured (the fit-subset metric
+            costs a second validation pass per epoch).
+        warn_plateau_before: warn when the validation metric stops improving before this
+            epoch (see recsys_lib.training.early_warnings).
     """
 
     epochs: int = 20
@@ -84,6 +89,8 @@ class TrainerConfig(ConfigBase):
     keep_best: int = 1
     cleanup_every: int = 0
     progress: bool = True
+    warn_gap: float | None = 0.15
+    warn_plateau_before: int = 20
 
     def __post_init__(self) -> None:
         if isinstance(self.mixed_precision, bool):
@@ -102,7 +109,10 @@ class TrainerConfig(ConfigBase):
         for name, value in {**positive, **optional}.items():
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        for name in ("weight_decay", "min_delta", "warmup_steps", "cleanup_every"):
+        if self.warn_gap is not None and self.warn_gap <= 0:
+            raise ValueError(f"warn_gap must be > 0 or None, got {self.warn_gap}")
+        for name in ("weight_decay", "min_delta", "warmup_steps", "cleanup_every",
+                     "warn_plateau_before"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_minutes is not None and self.max_minutes < 0:

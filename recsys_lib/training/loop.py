@@ -20,6 +20,7 @@ from recsys_lib.progress import progress_bar
 from recsys_lib.training.batching import Batch, BatchSource
 from recsys_lib.training.checkpoint import CheckpointManager, restore_full, save_full
 from recsys_lib.training.config import TrainerConfig
+from recsys_lib.training.early_warnings import EarlyWarnings
 from recsys_lib.training.recovery import (
     BadStepGuard,
     Deadline,
@@ -91,6 +92,9 @@ class FitLoop:
         self.loss_fn, self.train_batches, self.validate = loss_fn, train, validate
         self.key = None if validate is None else f"val_{metric}"
         self.mode, self.target = mode, target
+        self.warnings = EarlyWarnings(metric=self.key, mode=mode, gap=cfg.warn_gap,
+                                      plateau_before=cfg.warn_plateau_before,
+                                      device=trainer.device)
         self.optimizer = build_optimizer(self.module, cfg)
         self.scaler = trainer.precision.grad_scaler()
         self.manager = CheckpointManager(cfg.checkpoint_dir, mode=mode, min_delta=cfg.min_delta,
@@ -270,6 +274,7 @@ class FitLoop:
                record.peak_rss_mb, record.peak_gpu_mb, improved)
         row.update(zip(_EPOCH_END_COLUMNS, end, strict=True))
         state.history.append(row)
+        self.warnings.check(row)
         logger.info("epoch %d/%d: %s", state.epoch + 1, self.config.epochs, ", ".join(
             f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         state.epoch += 1
@@ -307,6 +312,8 @@ class FitLoop:
         if changed:
             logger.warning("resuming %s with changed settings (now, then): %s", path, changed)
         self.state = state = RunState.from_dict(payload["trainer"])
+        for row in state.history:  # the warnings the interrupted run had fired
+            self.warnings.check(row)
         logger.info("resuming %s at epoch %d, batch %d (step %d)", path, state.epoch + 1,
                     state.batch, state.step)
 
@@ -351,7 +358,7 @@ class FitLoop:
             skipped_steps=state.guard.total, oom_retries=state.oom_retries,
             micro_batch_size=state.micro_batch, best_path=manager.best_path,
             last_path=last_path, seconds=time.perf_counter() - self.started,
-            target=self.target,
+            target=self.target, warnings=tuple(self.warnings.fired),
             target_met=None if self.target is None else any(
                 self._reached(row) for row in state.history),
         )

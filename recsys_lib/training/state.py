@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from recsys_lib.training.early_warnings import EarlyWarning
 from recsys_lib.training.recovery import BadStepGuard
 
 __all__ = [
@@ -177,6 +178,7 @@ class TrainResult:
         target: the validation value that ends training once reached (None: none set).
         target_met: whether an epoch's validation metric reached `target` (None without
             a target).
+        warnings: the early warnings that fired (`recsys_lib.training.early_warnings`).
     """
 
     history: pd.DataFrame
@@ -193,6 +195,7 @@ class TrainResult:
     seconds: float
     target: float | None = None
     target_met: bool | None = None
+    warnings: tuple[EarlyWarning, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready outcome for results.json "training" (the history goes apart)."""
@@ -211,4 +214,5 @@ class TrainResult:
             "seconds": round(self.seconds, 3),
             "target": self.target,
             "target_met": self.target_met,
+            "warnings": [warning.as_dict() for warning in self.warnings],
         }

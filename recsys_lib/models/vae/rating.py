@@ -172,6 +172,13 @@ class RatingVAE(VAERecommender):
 
         return rmse
 
+    def _fit_validator(self, train: Interactions, n_ratings: int) -> ValidateFn:
+        frame = train.to_frame()
+        rng = np.random.default_rng(self.trainer_config.seed)
+        subset = frame.iloc[np.sort(rng.choice(len(frame), min(n_ratings, len(frame)),
+                                               replace=False))]
+        return self._validator(Interactions.from_ratings(subset))
+
     def _activation_bytes_per_sample(self, n_items: int) -> int:
         cfg = self.config
         widths = [2 * cfg.n_factors, *cfg.hidden_dims, 3 * cfg.latent_dim,
