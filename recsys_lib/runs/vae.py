@@ -5,6 +5,7 @@ plan and the fit. Importing this module imports torch."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ __all__ = [
     "VAEData",
     "VAEParams",
     "fit_vae",
+    "member_configs",
+    "members_summary",
     "plan_vae",
     "refit_epochs",
     "refit_vae",
@@ -56,6 +59,11 @@ class VAEParams(NotebookParams):
             unfinished run of this notebook (see `recsys_lib.runs.notebooks.start_run`).
         TARGET_RMSE: RatingVAE stops once its validation RMSE is at or below it (stars).
         TARGET_NDCG: MultVAE stops once its validation NDCG@k is at or above it.
+        MODEL_SEED: seed of the model's initialisation, dropout and batch order; None:
+            SEED (which always drives the sample and the splits).
+        ENSEMBLE_SEEDS: members trained on the same split, with model seeds MODEL_SEED,
+            MODEL_SEED + 1, ...; with more than one, their predictions and scores are
+            averaged (`recsys_lib.models.vae.SeedEnsemble`).
     """
 
     CONFIG: str | None = None
@@ -68,6 +76,8 @@ class VAEParams(NotebookParams):
     RESUME: str | bool | None = None
     TARGET_RMSE: float | None = None
     TARGET_NDCG: float | None = None
+    MODEL_SEED: int | None = None
+    ENSEMBLE_SEEDS: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,6 +88,7 @@ class VAEParams(NotebookParams):
         for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES", "TARGET_RMSE", "TARGET_NDCG"):
             check_positive(self, name, optional=True)
         check_positive(self, "TOP_K")
+        check_positive(self, "ENSEMBLE_SEEDS")
         if self.RESUME is False or self.RESUME == "":
             raise ValueError("RESUME must be a run folder, True or None")
 
@@ -105,10 +116,27 @@ def vae_run_config(params: VAEParams, run_dir: Path) -> RunConfig:
         "target_ndcg": params.TARGET_NDCG,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
+    seed = params.SEED if params.MODEL_SEED is None else params.MODEL_SEED
     overrides.update(
-        seed=params.SEED, checkpoint_dir=str(Path(run_dir) / "checkpoints"), full_checkpoints=True
+        seed=seed, checkpoint_dir=str(Path(run_dir) / "checkpoints"), full_checkpoints=True
     )
     return config.with_overrides(overrides)
+
+
+def member_configs(config: RunConfig, n_members: int) -> dict[str, RunConfig]:
+    """The configs of an ensemble's members by display name: one member is the model
+    itself ("RatingVAE"); more are "RatingVAE seed 42", "RatingVAE seed 43", ... with
+    model seeds counting up from `config`'s and checkpoints in `seed-<n>` subfolders."""
+    name = vae_kind(config.model).name
+    if n_members == 1:
+        return {name: config}
+    members = {}
+    for seed in range(config.trainer.seed, config.trainer.seed + n_members):
+        overrides: dict[str, Any] = {"seed": seed}
+        if config.trainer.checkpoint_dir is not None:
+            overrides["checkpoint_dir"] = str(Path(config.trainer.checkpoint_dir) / f"seed-{seed}")
+        members[f"{name} seed {seed}"] = config.with_overrides(overrides)
+    return members
 
 
 @dataclass(frozen=True)
@@ -205,6 +233,15 @@ def refit_vae(
         model.fit(train, resume_from=resume_from)
     _check_stop(model)
     return model, record
+
+
+def members_summary(selections: Mapping[str, VAERecommender],
+                    members: Mapping[str, VAERecommender]) -> dict[str, dict[str, Any]]:
+    """results.json "members": per member, its epoch selection and its refit."""
+    return {name: {"training": selections[name].result_.summary(),
+                   "refit": {"epochs": refit_epochs(selections[name]),
+                             **members[name].result_.summary()}}
+            for name in members}
 
 
 def training_warnings(*models: VAERecommender) -> list[EarlyWarning]:
