@@ -74,7 +74,12 @@ SAMPLE_SIZE = None
 SAMPLING = "ratings"
 SPLIT = "random"
 TEST_FRACTION = 0.2
+# SEED drives the sample and the splits; MODEL_SEED (None: SEED) the model's
+# initialisation and batch order; ENSEMBLE_SEEDS models (seeds MODEL_SEED, +1, ...) are
+# trained on the same split and averaged when more than one.
 SEED = 42
+MODEL_SEED = None
+ENSEMBLE_SEEDS = 1
 RESULTS_DIR = None
 TOP_K = 10
 # ON_BAD_ROWS: "error" stops at the first malformed row (naming its line); "skip" skips them.
@@ -84,6 +89,10 @@ ON_BAD_ROWS = "error"
 RESUME = None
 # OVERRIDES: any config keys, e.g. {"kl_weight": 0.02, "hidden_dims": [512, 256]}.
 OVERRIDES = None
+# Stop training once the validation metric reaches it: TARGET_RMSE (stars, RatingVAE) or
+# TARGET_NDCG (NDCG@10, MultVAE); None: no target. results.json "training" says if met.
+TARGET_RMSE = None
+TARGET_NDCG = None
 
 # %%
 from recsys_lib.models.vae import vae_kind
@@ -117,7 +126,8 @@ snapshot(gpu=True).to_frame()
 # ## 2. Data and split
 #
 # The test set is held out for the final comparison; a further 10% of the training
-# ratings is the validation set for early stopping.
+# ratings is the validation set on which early stopping picks the epoch count (the
+# reported VAE then refits on all the training ratings, see section 4).
 
 # %%
 from recsys_lib.runs.steps import prepare_data
@@ -152,46 +162,83 @@ plan.to_frame()
 # %% [markdown]
 # ## 4. Training
 #
-# One progress bar per epoch (loss, learning rate, memory). Checkpoints are written
-# atomically to the run folder; the best weights are restored at the end. A SIGTERM (or
-# Kaggle's session end) stops after the current step with a checkpoint written: set
-# `RESUME` to the run folder to continue from it.
+# Early warnings (posterior collapse, a train/validation gap, an early plateau, GPU memory
+# above 90% of the card, repeated NaN/Inf steps) are checked every epoch; each prints
+# once as a `WARNING:` line, with the epoch it first showed at.
+#
+# Two fits, so that the comparison is fair: the first trains on the fit part (90%) and
+# early stopping on the validation carve-out picks the epoch count; the second, the model
+# reported below, trains on **all** the training ratings for that many epochs, as every
+# yardstick does. One progress bar per epoch (loss, learning rate, memory). Checkpoints
+# are written atomically to the run folder. A SIGTERM (or Kaggle's session end) stops
+# after the current step with a checkpoint written: set `RESUME` to the run folder to
+# continue from it. With `ENSEMBLE_SEEDS` > 1, that many models train this way on the same
+# split (model seeds `MODEL_SEED`, `MODEL_SEED + 1`, ...; `SEED` keeps the data fixed) and
+# the reported model averages their predictions and scores.
 
 # %%
-from recsys_lib.runs.vae import fit_vae
+from recsys_lib.runs.vae import (
+    fit_vae,
+    member_configs,
+    members_summary,
+    refit_epochs,
+    refit_vae,
+    training_warnings,
+)
 
-model, fit_record = fit_vae(config, vae_split, memory, resume=bool(params.RESUME))
-print(model.result_.message)
-record.add("training", model.result_.summary())
-record.add("history", model.history_.to_dict(orient="records"))
-model.history_.round(4)
+resume = bool(params.RESUME)
+selections, members, fits = {}, {}, {}
+with memory.track(f"train {kind.name}") as fit_record:
+    for name, member_config in member_configs(config, params.ENSEMBLE_SEEDS).items():
+        with memory.track(f"train {name}") as fits[name]:
+            selections[name], _ = fit_vae(member_config, vae_split, memory, resume=resume)
+            epochs = refit_epochs(selections[name])
+            members[name], _ = refit_vae(member_config, data.train, epochs, memory,
+                                         resume=resume)
+        print(f"{name}: {selections[name].result_.message}; refitted on all "
+              f"{data.train.nnz:,} training ratings for {epochs} epochs")
+warnings = training_warnings(*selections.values(), *members.values())
+for warning in warnings:
+    print(warning)
+record.add("warnings", [warning.as_dict() for warning in warnings])
+selection = next(iter(selections.values()))
+record.add("training", selection.result_.summary())
+record.add("members", members_summary(selections, members))
+record.add("history", selection.history_.to_dict(orient="records"))
+selection.history_.round(4)
 
 # %%
 from recsys_lib.plots import plot_training_history, save_figure
 
-history_figure = plot_training_history(model.history_)
+history_figure = plot_training_history(selection.history_)
 save_figure(history_figure, run.run_dir / "plots", "training_history")
 history_figure
 
 # %% [markdown]
 # ## 5. Evaluation next to the yardsticks (same split, same test set)
 #
-# The VAE trained on the fit part of the training ratings; the yardsticks fit on all of
-# them. Every model is scored on the same held-out ratings.
+# Every model fitted on all the training ratings (the VAE in its refit) and is scored on
+# the same held-out ratings; each user's training ratings, the validation carve-out
+# included, are excluded from their recommendations. An ensemble shows each member and
+# their average.
 
 # %%
+from recsys_lib.models.vae import SeedEnsemble
 from recsys_lib.runs.steps import EvaluationContext
 
+model = members.get(kind.name) or SeedEnsemble(list(members.values()))
 evaluation = EvaluationContext(data.split.test, memory, k=params.TOP_K, device=model.device_,
                                seed=params.SEED)
-scores = evaluation.evaluate(kind.name, model, fit_record)
-record.add_metrics(kind.name, scores.summary())
-record.save_model(kind.name, model)
-print(scores.describe())
+for name, scored in {**members, kind.name: model}.items():
+    scores = evaluation.evaluate(name, scored, fits.get(name, fit_record), seen=data.train)
+    record.add_metrics(name, scores.summary())
+    if name in members:
+        record.save_model(name, scored)
+    print(scores.describe())
 for name, yardstick in kind.yardsticks(params.SEED).items():
     with memory.track(f"fit {name}") as fitting:
         yardstick.fit(data.train)
-    scores = evaluation.evaluate(name, yardstick, fitting)
+    scores = evaluation.evaluate(name, yardstick, fitting, seen=data.train)
     record.add_metrics(name, scores.summary())
     record.save_model(name, yardstick)
     print(scores.describe())
@@ -215,10 +262,26 @@ metrics_figure
 timeline_figure
 
 # %% [markdown]
-# ## 6. Checkpoint and results
+# ## 6. Top-10 for one user, next to their favourite movies
+
+# %%
+from recsys_lib.data import load_movies
+from recsys_lib.runs.tables import example_user, user_favourites, user_recommendations
+
+movies = load_movies(data.source)
+user = example_user(data.split.train, data.split.test)
+print(f"User {user}: highest-rated movies in the training data")
+user_favourites(data.split.train, movies, user)
+
+# %%
+print(f"{kind.name}'s top-{params.TOP_K} for user {user}")
+user_recommendations(model, movies, user, k=params.TOP_K)
+
+# %% [markdown]
+# ## 7. Checkpoint and results
 
 # %%
 results_path = record.finish()
 print(f"Checkpoints: {sorted(p.name for p in (run.run_dir / 'checkpoints').iterdir())}")
-print(f"Model: {record.models_dir / (kind.name + '.npz')}")
+print(f"Models: {sorted(p.name for p in record.models_dir.iterdir())}")
 print(f"Results: {results_path}")

@@ -55,13 +55,16 @@ def evaluate_ranking(
     device: str = "cpu",
     max_users: int | None = None,
     seed: int = 42,
+    seen: Interactions | None = None,
 ) -> dict[str, float | int]:
     """Top-`k` ranking quality for every test user with a relevant test item.
 
     A test rating >= `relevance_threshold` stars is relevant. Each user's training items
-    are excluded from their recommendations. Relevant items the model cannot recommend
-    (never seen in training) stay in the denominators. Test users unknown to training
-    ("cold") get the model's popularity fallback and are counted, not dropped.
+    are excluded from their recommendations, and so is every item of `seen` (for example
+    the validation ratings a model early-stopped on: it saw them, so recommending them
+    again would count as a miss that no honest model makes). Relevant items the model
+    cannot recommend (never seen in training) stay in the denominators. Test users unknown
+    to training ("cold") get the model's popularity fallback and are counted, not dropped.
 
     Args:
         model: fitted on `train`.
@@ -73,6 +76,9 @@ def evaluate_ranking(
         device: torch device for scoring ("cpu", "cuda"); numpy is used on the CPU.
         max_users: evaluate a random sample of this many users (None: all).
         seed: seed of that sample.
+        seen: interactions to exclude besides `train` (users and items matched by raw
+            id; usually the whole training set of a model fitted on part of it); None
+            excludes `train`'s only.
 
     Returns:
         "precision@k", "recall@k", "ndcg@k", "map@k", "hit_rate@k", "coverage@k" (floats,
@@ -99,9 +105,12 @@ def evaluate_ranking(
         users = np.sort(rng.choice(users, size=max_users, replace=False))
     rows = index_of(users, relevant_users)
     sampled = rows >= 0
+    extra = _extra_seen(train, seen, users)
+    depth = min(k + int(np.bincount(extra[0]).max(initial=0)), max(train.n_items, k))
     recommended, _ = model.recommend(
-        users, k, exclude_seen=True, batch_size=batch_size, device=device
+        users, depth, exclude_seen=True, batch_size=batch_size, device=device
     )
+    recommended = _drop_pairs(recommended, extra, k)
     result: dict[str, float | int] = dict(
         ranking_metrics(recommended, rows[sampled], relevant_items[sampled], n_items=train.n_items)
     )
@@ -110,6 +119,42 @@ def evaluate_ranking(
     logger.debug("ranking evaluation of %s on %d users: %s", type(model).__name__, len(users),
                  result)
     return result
+
+
+def _extra_seen(
+    train: Interactions, seen: Interactions | None, users: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(position in `users`, raw item id) of the `seen` pairs of `users` that `train`
+    lacks (int64 arrays); empty without `seen`."""
+    if seen is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    frame = seen.to_frame()
+    positions = index_of(users, frame["user_id"].to_numpy())
+    items = frame["item_id"].to_numpy().astype(np.int64)
+    keep = positions >= 0
+    rows, cols = train.user_index(frame["user_id"].to_numpy()), train.item_index(items)
+    known = keep & (rows >= 0) & (cols >= 0)
+    in_train = np.zeros(len(frame), dtype=bool)
+    if known.any():
+        in_train[known] = np.asarray(
+            train.user_items[rows[known], cols[known]]).ravel() != 0
+    keep &= ~in_train
+    return positions[keep].astype(np.int64), items[keep]
+
+
+def _drop_pairs(recommended: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
+                k: int) -> np.ndarray:
+    """The first `k` items of each row of `recommended` (raw ids, -1 padding) that are
+    not among `pairs` (row, item), order kept."""
+    rows, items = pairs
+    if len(rows) == 0:
+        return recommended[:, :k]
+    width = int(max(recommended.max(initial=0), items.max(initial=0))) + 2
+    keys = rows * width + items
+    grid = np.arange(len(recommended), dtype=np.int64)[:, None] * width + recommended
+    masked = np.isin(grid, keys) & (recommended >= 0)
+    order = np.argsort(masked, axis=1, kind="stable")
+    return np.take_along_axis(recommended, order, axis=1)[:, :k]
 
 
 def _fitted_train(model: Recommender) -> Interactions:

@@ -110,6 +110,35 @@ def test_evaluate_ranking_refuses_a_model_fitted_on_other_data(
         evaluate_ranking(Popularity().fit(other), train, test_frame)
 
 
+def test_items_the_model_saw_in_validation_are_not_recommended(train: Interactions) -> None:
+    # The model fitted on `train`; user 1 also rated item 30 in a validation carve-out.
+    # Unmasked, Popularity gives user 1 [30, 40]: the relevant 40 lands second (NDCG D2).
+    # With the whole training set (fit + validation) as `seen`, user 1 gets [40, pad]: 1.
+    model = Popularity().fit(train)
+    whole = Interactions.from_ratings(pd.concat([train.to_frame(), _frame([(1, 30, 4)])]))
+    test = _frame([(1, 40, 5)])
+    unmasked = evaluate_ranking(model, train, test, k=2)
+    masked = evaluate_ranking(model, train, test, k=2, seen=whole)
+    assert unmasked["ndcg@2"] == pytest.approx(D2)
+    assert masked["ndcg@2"] == pytest.approx(1.0)
+    assert masked["precision@2"] == pytest.approx(0.5)
+    # `seen` equal to `train` changes nothing
+    assert evaluate_ranking(model, train, test, k=2, seen=train) == unmasked
+
+
+def test_seen_masking_goes_deep_enough_for_every_users_extra_items(
+    train: Interactions,
+) -> None:
+    # user 3 saw 30 in validation besides 10, 20, 40 in fit: no candidate is left but 30,
+    # so the list is all padding; user 1's extra items 30 and 40 leave only padding too.
+    model = Popularity().fit(train)
+    extra = _frame([(3, 30, 4), (1, 30, 4), (1, 40, 2)])
+    whole = Interactions.from_ratings(pd.concat([train.to_frame(), extra]))
+    result = evaluate_ranking(model, train, _frame([(1, 30, 5), (3, 30, 5)]), k=2, seen=whole)
+    assert result["hit_rate@2"] == 0.0
+    assert result["coverage@2"] == 0.0
+
+
 @pytest.fixture(scope="module")
 def embedded_split() -> tuple[Interactions, pd.DataFrame]:
     """The embedded ml-latest-small, split 80/20 at random (seed 42)."""

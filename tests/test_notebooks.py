@@ -112,10 +112,12 @@ def test_bad_parameters_stop_early_and_are_recorded(tmp_path, param, value, word
 @pytest.mark.parametrize(
     ("params", "model", "yardsticks"),
     [
-        ({"CONFIG": "test_tiny"}, "RatingVAE", {"BiasBaseline"}),
+        ({"CONFIG": "test_tiny"}, "RatingVAE", {"BiasBaseline", "SVD"}),
         ({"MODEL": "mult_vae", "EPOCHS": 2}, "MultVAE", {"ALS", "Popularity"}),
+        ({"CONFIG": "test_tiny", "ENSEMBLE_SEEDS": 2, "MODEL_SEED": 5}, "RatingVAE",
+         {"BiasBaseline", "SVD", "RatingVAE seed 5", "RatingVAE seed 6"}),
     ],
-    ids=["rating_vae", "mult_vae"],
+    ids=["rating_vae", "mult_vae", "rating_vae_ensemble"],
 )
 def test_vae_notebook_trains_checkpoints_and_compares(tmp_path, params, model, yardsticks):
     outcome = run_notebook(
@@ -130,7 +132,16 @@ def test_vae_notebook_trains_checkpoints_and_compares(tmp_path, params, model, y
     assert results["plan"]["n_params"] > 0
     assert len(results["history"]) >= 1 and "train_loss" in results["history"][0]
     assert Path(results["training"]["checkpoint"]).exists()
-    assert (tmp_path / "run" / "models" / f"{model}.npz").exists()
+    first = next(iter(results["members"].values()))
+    assert first["refit"]["epochs"] == results["training"]["best_epoch"]
+    assert first["refit"]["epochs"] == first["refit"]["epochs_run"]
+    assert all(set(w) == {"kind", "epoch", "message"} for w in results["warnings"])
+    for name in results["members"]:
+        assert (tmp_path / "run" / "models" / f"{name}.npz").exists()
+    if len(results["members"]) > 1:  # averaging: MSE at most the members' mean MSE
+        member_mse = [results["metrics"][name]["rmse"] ** 2 for name in results["members"]]
+        assert results["metrics"][model]["rmse"] ** 2 <= sum(member_mse) / len(member_mse)
+        assert results["params"]["MODEL_SEED"] == 5
     assert (tmp_path / "run" / "plots" / "training_history.png").exists()
 
 

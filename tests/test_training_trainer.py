@@ -237,6 +237,42 @@ def test_early_stopping_restores_the_best_weights():
                                                       strict=True))
 
 
+@pytest.mark.parametrize(("mode", "scores", "target", "epochs_run", "met"), [
+    ("min", [0.9, 0.86, 0.85, 0.84], 0.86, 2, True),   # <= target stops at epoch 2
+    ("max", [0.1, 0.2, 0.25, 0.3], 0.25, 3, True),     # >= target stops at epoch 3
+    ("min", [0.9, 0.88, 0.87, 0.87], 0.5, 4, False),   # never reached: all epochs run
+])
+def test_training_stops_when_the_validation_metric_reaches_its_target(
+        mode, scores, target, epochs_run, met):
+    values = iter(scores)
+    _, _, result = run(config(epochs=4), validate=lambda module: {"m": next(values)},
+                       metric="m", mode=mode, target=target)
+    assert len(result.history) == epochs_run
+    assert result.stop_reason == ("target_reached" if met else "completed")
+    assert (result.target, result.target_met) == (target, met)
+    assert result.summary()["target_met"] is met
+    if met:
+        assert f"target val_m {target:g} reached after {epochs_run} epochs" in result.message
+
+
+def test_a_target_needs_validation_and_no_target_records_none():
+    with pytest.raises(ValueError, match=r"a target loss of 0\.5 needs a validate function"):
+        run(config(), target=0.5)
+    _, _, result = run(config(epochs=1))
+    assert (result.target, result.target_met) == (None, None)
+
+
+def test_schedule_epochs_keeps_a_longer_runs_learning_rate_schedule():
+    # 4 steps per epoch: a 3-epoch cosine from 0.01 to 1e-5 ends at 1e-5; spanning 6 epochs,
+    # the 3 epochs run stop near the middle of the decay, as the 6-epoch run's do.
+    short = run(config(epochs=3, lr_schedule="cosine"))[2].history["lr"].tolist()
+    kept = run(config(epochs=3, schedule_epochs=6))[2].history["lr"].tolist()
+    full = run(config(epochs=6))[2].history["lr"].tolist()
+    assert short[-1] == pytest.approx(1e-5)
+    assert kept == pytest.approx(full[:3])
+    assert kept[-1] > 0.004
+
+
 @pytest.mark.parametrize("stop_after_step", [7, 5], ids=["epoch-end", "mid-epoch"])
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, stop_after_step):
     def cfg(folder):

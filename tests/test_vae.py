@@ -12,7 +12,7 @@ import torch
 
 from recsys_lib.data import Interactions, embedded_path, load_ratings, split_ratings
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.models import ALS, BiasBaseline, Popularity
+from recsys_lib.models import ALS, SVD, BiasBaseline, Popularity
 from recsys_lib.models.baseline import Biases
 from recsys_lib.models.vae import (
     VAE_KINDS,
@@ -60,6 +60,42 @@ def test_an_untrained_rating_vae_predicts_the_bias_baseline(tiny_train):
         predicted, _, _ = network(torch.from_numpy(rows), torch.from_numpy(cols))
     expected = Biases.fit(tiny_train.user_items).predict(rows, cols)
     np.testing.assert_allclose(predicted.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fixed_biases_stay_at_the_baseline_while_the_residual_learns(tiny_train):
+    config = {**TINY.model_config.to_dict(), "fixed_biases": True}
+    model = RatingVAE(config, TINY.trainer).fit(tiny_train)
+    biases = Biases.fit(tiny_train.user_items)
+    network = model.network_
+    np.testing.assert_allclose(network.user_bias.weight.detach().numpy()[:, 0], biases.user,
+                               rtol=1e-6)
+    assert float(network.global_bias.detach()) == pytest.approx(biases.mean)
+    learned = RatingVAE(TINY.model_config, TINY.trainer).fit(tiny_train).network_
+    assert not np.allclose(learned.user_bias.weight.detach().numpy()[:, 0], biases.user)
+    assert network.decoder[-1].weight.abs().sum() > 0  # the residual did train
+    with pytest.raises(ValueError, match="fixed_biases needs init_biases"):
+        RatingVAEConfig(fixed_biases=True, init_biases=False)
+
+
+def test_dot_skip_adds_the_embeddings_dot_product_and_embedding_l2_its_penalty(tiny_train):
+    config = {**TINY.model_config.to_dict(), "dot_skip": True, "embedding_l2": 0.5}
+    model = RatingVAE(config, TINY.trainer)
+    network = model._build_network(tiny_train).eval()
+    users, items = torch.tensor([0, 1]), torch.tensor([2, 3])
+    with torch.no_grad():
+        predicted, _, _ = network(users, items)
+        expected = network.biases(users, items) + (
+            network.user_factors(users) * network.item_factors(items)).sum(1)
+    np.testing.assert_allclose(predicted.numpy(), expected.numpy(),
+                               rtol=1e-5, atol=1e-6)  # the zeroed decoder adds nothing yet
+    out = model._loss(network, (users, items, torch.tensor([4.0, 3.0])), step=0)
+    penalty = (network.user_factors(users).pow(2).sum(1)
+               + network.item_factors(items).pow(2).sum(1)).mean()
+    assert float(out.parts["embedding_l2"].detach()) == pytest.approx(float(penalty.detach()),
+                                                                rel=1e-5)
+    plain = RatingVAE(TINY.model_config, TINY.trainer)._loss(
+        network, (users, items, torch.tensor([4.0, 3.0])), step=0)
+    assert "embedding_l2" not in plain.parts
 
 
 def test_rating_vae_predicts_on_the_training_scale_deterministically(rating_vae, tiny_ratings,
@@ -230,7 +266,8 @@ def test_the_registry_holds_each_kind_once_with_its_classes_config_and_yardstick
         model = RunConfig.from_dict({"model": key}).build()
         assert type(model) is kind.model_class and type(model.config) is kind.config_class
     rating = VAE_KINDS["rating_vae"].yardsticks(7)
-    assert list(rating) == ["BiasBaseline"] and type(rating["BiasBaseline"]) is BiasBaseline
+    assert list(rating) == ["BiasBaseline", "SVD"] and type(rating["BiasBaseline"]) is BiasBaseline
+    assert type(rating["SVD"]) is SVD
     ranking = VAE_KINDS["mult_vae"].yardsticks(7)
     assert {name: type(model) for name, model in ranking.items()} == {"Popularity": Popularity,
                                                                       "ALS": ALS}

@@ -186,7 +186,8 @@ class EvaluationContext:
     max_users: int | None = None
     seed: int = 42
 
-    def evaluate(self, name: str, model: Recommender, fit: TrackRecord) -> ModelScores:
+    def evaluate(self, name: str, model: Recommender, fit: TrackRecord, *,
+                 seen: Interactions | None = None) -> ModelScores:
         """Score a fitted model: rating error when it predicts ratings, then ranking quality
         with each user's training items excluded.
 
@@ -194,6 +195,9 @@ class EvaluationContext:
             name: the model's name in the run.
             model: fitted.
             fit: the `memory.track` record of its fit.
+            seen: every interaction the model saw, when it fitted on part of them (a VAE
+                that early-stopped on a validation carve-out): all are excluded from its
+                recommendations. None: `model.train_`.
         """
         metrics: dict[str, float | int] = {}
         with self.memory.track(f"evaluate {name}") as record:
@@ -208,6 +212,7 @@ class EvaluationContext:
                     device=self.device,
                     max_users=self.max_users,
                     seed=self.seed,
+                    seen=seen,
                 )
             )
         scores = ModelScores(name, metrics, fit, record)

@@ -5,6 +5,7 @@ plan and the fit. Importing this module imports torch."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from recsys_lib.runs.params import NotebookParams, check_choice, check_positive
 from recsys_lib.runs.signals import RunInterrupted
 from recsys_lib.runs.steps import PreparedData
 from recsys_lib.training import TrainingPlan
+from recsys_lib.training.early_warnings import EarlyWarning
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,12 @@ __all__ = [
     "VAEData",
     "VAEParams",
     "fit_vae",
+    "member_configs",
+    "members_summary",
     "plan_vae",
+    "refit_epochs",
+    "refit_vae",
+    "training_warnings",
     "vae_data",
     "vae_run_config",
 ]
@@ -52,6 +59,13 @@ class VAEParams(NotebookParams):
         RESUME: a run folder to continue from its last checkpoint, or True for the latest
             unfinished run of this notebook (see `recsys_lib.runs.notebooks.start_run`).
         OVERRIDES: any config keys to override ({"kl_weight": 0.02}), applied last.
+        TARGET_RMSE: RatingVAE stops once its validation RMSE is at or below it (stars).
+        TARGET_NDCG: MultVAE stops once its validation NDCG@k is at or above it.
+        MODEL_SEED: seed of the model's initialisation, dropout and batch order; None:
+            SEED (which always drives the sample and the splits).
+        ENSEMBLE_SEEDS: members trained on the same split, with model seeds MODEL_SEED,
+            MODEL_SEED + 1, ...; with more than one, their predictions and scores are
+            averaged (`recsys_lib.models.vae.SeedEnsemble`).
     """
 
     CONFIG: str | None = None
@@ -63,6 +77,10 @@ class VAEParams(NotebookParams):
     TOP_K: int = 10
     RESUME: str | bool | None = None
     OVERRIDES: dict[str, Any] | None = None
+    TARGET_RMSE: float | None = None
+    TARGET_NDCG: float | None = None
+    MODEL_SEED: int | None = None
+    ENSEMBLE_SEEDS: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -70,9 +88,10 @@ class VAEParams(NotebookParams):
             raise ValueError("CONFIG must be a config name, a YAML path or None, got ''")
         if self.MODEL is not None:
             check_choice(self, "MODEL", tuple(VAE_KINDS))
-        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES"):
+        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES", "TARGET_RMSE", "TARGET_NDCG"):
             check_positive(self, name, optional=True)
         check_positive(self, "TOP_K")
+        check_positive(self, "ENSEMBLE_SEEDS")
         if self.RESUME is False or self.RESUME == "":
             raise ValueError("RESUME must be a run folder, True or None")
 
@@ -96,12 +115,31 @@ def vae_run_config(params: VAEParams, run_dir: Path) -> RunConfig:
         "batch_size": params.BATCH_SIZE,
         "max_minutes": params.MAX_MINUTES,
         "device": None if params.DEVICE == "auto" else params.DEVICE,
+        "target_rmse": params.TARGET_RMSE,
+        "target_ndcg": params.TARGET_NDCG,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
+    seed = params.SEED if params.MODEL_SEED is None else params.MODEL_SEED
     overrides.update(
-        seed=params.SEED, checkpoint_dir=str(Path(run_dir) / "checkpoints"), full_checkpoints=True
+        seed=seed, checkpoint_dir=str(Path(run_dir) / "checkpoints"), full_checkpoints=True
     )
     return apply_overrides(config.with_overrides(overrides), params.OVERRIDES)
+
+
+def member_configs(config: RunConfig, n_members: int) -> dict[str, RunConfig]:
+    """The configs of an ensemble's members by display name: one member is the model
+    itself ("RatingVAE"); more are "RatingVAE seed 42", "RatingVAE seed 43", ... with
+    model seeds counting up from `config`'s and checkpoints in `seed-<n>` subfolders."""
+    name = vae_kind(config.model).name
+    if n_members == 1:
+        return {name: config}
+    members = {}
+    for seed in range(config.trainer.seed, config.trainer.seed + n_members):
+        overrides: dict[str, Any] = {"seed": seed}
+        if config.trainer.checkpoint_dir is not None:
+            overrides["checkpoint_dir"] = str(Path(config.trainer.checkpoint_dir) / f"seed-{seed}")
+        members[f"{name} seed {seed}"] = config.with_overrides(overrides)
+    return members
 
 
 @dataclass(frozen=True)
@@ -157,9 +195,72 @@ def fit_vae(
         logger.warning("no checkpoint at %s: training starts from the beginning", last)
     with memory.track(f"fit {vae_kind(config.model).name}") as record:
         model.fit(data.fit, data.validation, resume_from=resume_from)
+    _check_stop(model)
+    return model, record
+
+
+def refit_epochs(model: VAERecommender) -> int:
+    """The epoch count early stopping chose: the best validation epoch of `model`'s fit
+    (all epochs run when it had no validation)."""
+    result = model.result_
+    if result is None:
+        raise ValueError("the model is not fitted")
+    return result.best_epoch or max(len(result.history), 1)
+
+
+def refit_vae(
+    config: RunConfig, train: Interactions, epochs: int, memory: MemoryMonitor, *,
+    resume: bool = False,
+) -> tuple[VAERecommender, TrackRecord]:
+    """Fit the VAE again on all of `train` for `epochs` epochs (the count early stopping
+    chose on the carve-out), without validation: the reported model then saw every
+    training rating, like the yardsticks it is compared with. The learning rate follows
+    the selection run's schedule (spanning its `epochs`), so the refit retraces the run
+    it stops where early stopping chose. Checkpoints go to `<checkpoint_dir>/refit`.
+
+    Raises:
+        RunInterrupted: a signal stopped training; the checkpoint it wrote is named.
+        TrainingDiverged: the NaN/Inf guard stopped training.
+    """
+    folder = config.trainer.checkpoint_dir
+    trainer = config.trainer
+    overrides: dict[str, Any] = {"epochs": epochs, "patience": None,
+                                 "schedule_epochs": trainer.schedule_epochs or trainer.epochs}
+    if folder is not None:
+        overrides["checkpoint_dir"] = str(Path(folder) / "refit")
+    config = config.with_overrides(overrides)
+    model = config.build()
+    last = Path(config.trainer.checkpoint_dir or ".") / "last.pt"
+    resume_from = last if resume and last.is_file() else None
+    with memory.track(f"refit {vae_kind(config.model).name}") as record:
+        model.fit(train, resume_from=resume_from)
+    _check_stop(model)
+    return model, record
+
+
+def members_summary(selections: Mapping[str, VAERecommender],
+                    members: Mapping[str, VAERecommender]) -> dict[str, dict[str, Any]]:
+    """results.json "members": per member, its epoch selection and its refit."""
+    return {name: {"training": selections[name].result_.summary(),
+                   "refit": {"epochs": refit_epochs(selections[name]),
+                             **members[name].result_.summary()}}
+            for name in members}
+
+
+def training_warnings(*models: VAERecommender) -> list[EarlyWarning]:
+    """The early warnings of the fits of `models` (the selection run, then the refit),
+    each kind once: the first fit's, then the kinds a later fit adds."""
+    warnings: list[EarlyWarning] = []
+    for model in models:
+        kinds = {warning.kind for warning in warnings}
+        warnings += [w for w in model.result_.warnings if w.kind not in kinds]
+    return warnings
+
+
+def _check_stop(model: VAERecommender) -> None:
+    """Raise when a signal or the NaN/Inf guard ended `model`'s fit."""
     result = model.result_
     if result.stop_reason in SIGNAL_STOPS:
         raise RunInterrupted(SIGNAL_STOPS[result.stop_reason], result.last_path)
     if result.stop_reason == "diverged":
         raise TrainingDiverged(result.message)
-    return model, record

@@ -19,6 +19,7 @@ from recsys_lib.training.checkpoint import (
     save_weights,
 )
 from recsys_lib.training.config import TrainerConfig
+from recsys_lib.training.kl_control import KLController
 from recsys_lib.training.plan import (
     TrainingPlan,
     count_parameters,
@@ -44,6 +45,7 @@ __all__ = [
     "CheckpointManager",
     "ConfigBase",
     "ConfigError",
+    "KLController",
     "KLSchedule",
     "LRSchedule",
     "LossFn",

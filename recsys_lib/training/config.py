@@ -27,6 +27,9 @@ class TrainerConfig(ConfigBase):
         lr: peak learning rate.
         min_lr: learning rate at the last step of a cosine or exponential decay.
         lr_schedule: "cosine", "exponential" or "constant" (after warmup).
+        schedule_epochs: epochs the learning-rate decay spans; None: `epochs`. A refit
+            that stops at the epoch count early stopping chose keeps the selection run's
+            schedule by setting it to that run's `epochs`.
         warmup_steps: optimizer steps of linear learning-rate warmup.
         optimizer: "adam" (L2 `weight_decay` in the gradient) or "adamw" (decoupled).
         weight_decay: weight decay of the optimizer.
@@ -53,6 +56,11 @@ class TrainerConfig(ConfigBase):
         cleanup_every: run recsys_lib.memory.cleanup() every this many optimizer steps;
             0: never (benchmarks/vae.py measures its cost).
         progress: show a tqdm progress bar per epoch.
+        warn_gap: the largest train/validation gap (in the validation metric's units) that
+            passes without an early warning; None: not measured (the fit-subset metric
+            costs a second validation pass per epoch).
+        warn_plateau_before: warn when the validation metric stops improving before this
+            epoch (see recsys_lib.training.early_warnings).
     """
 
     epochs: int = 20
@@ -62,6 +70,7 @@ class TrainerConfig(ConfigBase):
     lr: float = 1e-3
     min_lr: float = 1e-5
     lr_schedule: str = "cosine"
+    schedule_epochs: int | None = None
     warmup_steps: int = 0
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -80,6 +89,8 @@ class TrainerConfig(ConfigBase):
     keep_best: int = 1
     cleanup_every: int = 0
     progress: bool = True
+    warn_gap: float | None = 0.15
+    warn_plateau_before: int = 20
 
     def __post_init__(self) -> None:
         if isinstance(self.mixed_precision, bool):
@@ -93,11 +104,15 @@ class TrainerConfig(ConfigBase):
                     "bad_steps_halve_lr": self.bad_steps_halve_lr,
                     "bad_steps_stop": self.bad_steps_stop, "keep_best": self.keep_best}
         optional = {"micro_batch_size": self.micro_batch_size,
-                    "eval_batch_size": self.eval_batch_size, "patience": self.patience}
+                    "eval_batch_size": self.eval_batch_size, "patience": self.patience,
+                    "schedule_epochs": self.schedule_epochs}
         for name, value in {**positive, **optional}.items():
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        for name in ("weight_decay", "min_delta", "warmup_steps", "cleanup_every"):
+        if self.warn_gap is not None and self.warn_gap <= 0:
+            raise ValueError(f"warn_gap must be > 0 or None, got {self.warn_gap}")
+        for name in ("weight_decay", "min_delta", "warmup_steps", "cleanup_every",
+                     "warn_plateau_before"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_minutes is not None and self.max_minutes < 0:

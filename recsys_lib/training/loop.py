@@ -20,6 +20,7 @@ from recsys_lib.progress import progress_bar
 from recsys_lib.training.batching import Batch, BatchSource
 from recsys_lib.training.checkpoint import CheckpointManager, restore_full, save_full
 from recsys_lib.training.config import TrainerConfig
+from recsys_lib.training.early_warnings import EarlyWarnings
 from recsys_lib.training.recovery import (
     BadStepGuard,
     Deadline,
@@ -77,24 +78,31 @@ class FitLoop:
         metric: the `validate` metric that selects the best weights.
         mode: "min" or "max".
         stop: the stop flag that SIGTERM, the deadline, the NaN guard and callbacks set.
+        target: stop once the validation `metric` reaches it (<= for "min", >= for
+            "max"); None: no target.
     """
 
     def __init__(self, trainer: Trainer, module: nn.Module, loss_fn: LossFn,
                  train: BatchSource, *, validate: ValidateFn | None, metric: str, mode: str,
-                 stop: StopFlag) -> None:
+                 stop: StopFlag, target: float | None = None) -> None:
         cfg = trainer.config
         self.started = time.perf_counter()
         self.trainer, self.config, self.stop = trainer, cfg, stop
         self.module = module.to(trainer.device)
         self.loss_fn, self.train_batches, self.validate = loss_fn, train, validate
         self.key = None if validate is None else f"val_{metric}"
+        self.mode, self.target = mode, target
+        self.warnings = EarlyWarnings(metric=self.key, mode=mode, gap=cfg.warn_gap,
+                                      plateau_before=cfg.warn_plateau_before,
+                                      device=trainer.device)
         self.optimizer = build_optimizer(self.module, cfg)
         self.scaler = trainer.precision.grad_scaler()
         self.manager = CheckpointManager(cfg.checkpoint_dir, mode=mode, min_delta=cfg.min_delta,
                                          keep_best=cfg.keep_best, fp16=cfg.checkpoint_fp16)
         self.state = RunState(cfg.micro_batch,
                               BadStepGuard(cfg.bad_steps_halve_lr, cfg.bad_steps_stop))
-        self.schedule = LRSchedule(cfg.lr, cfg.min_lr, cfg.epochs * len(train),
+        self.schedule = LRSchedule(cfg.lr, cfg.min_lr,
+                                   (cfg.schedule_epochs or cfg.epochs) * len(train),
                                    cfg.warmup_steps, cfg.lr_schedule)
         self.deadline = Deadline(cfg.max_minutes, trainer.clock)
 
@@ -111,8 +119,17 @@ class FitLoop:
             self._end_epoch(record)
             if cfg.full_checkpoints:
                 self.save_full()
-            if self.key and cfg.patience is not None and state.since_best >= cfg.patience:
+            if self._reached(state.history[-1]):
+                self.stop.request("target_reached")
+            elif self.key and cfg.patience is not None and state.since_best >= cfg.patience:
                 self.stop.request("early_stopping")
+
+    def _reached(self, row: dict[str, Any]) -> bool:
+        """Whether the epoch's validation metric in `row` reached the target."""
+        if self.target is None or self.key is None or not math.isfinite(row[self.key]):
+            return False
+        value = row[self.key]
+        return value <= self.target if self.mode == "min" else value >= self.target
 
     # ---- one epoch and one step --------------------------------------------------------
     def _run_epoch(self) -> TrackRecord:
@@ -257,6 +274,7 @@ class FitLoop:
                record.peak_rss_mb, record.peak_gpu_mb, improved)
         row.update(zip(_EPOCH_END_COLUMNS, end, strict=True))
         state.history.append(row)
+        self.warnings.check(row)
         for callback in self.trainer.callbacks:  # the epoch-end hook (pruning, tracking)
             on_epoch_end = getattr(callback, "on_epoch_end", None)
             if on_epoch_end is not None:
@@ -298,6 +316,8 @@ class FitLoop:
         if changed:
             logger.warning("resuming %s with changed settings (now, then): %s", path, changed)
         self.state = state = RunState.from_dict(payload["trainer"])
+        for row in state.history:  # the warnings the interrupted run had fired
+            self.warnings.check(row)
         logger.info("resuming %s at epoch %d, batch %d (step %d)", path, state.epoch + 1,
                     state.batch, state.step)
 
@@ -322,6 +342,8 @@ class FitLoop:
             "completed": f"finished {state.epoch} epochs",
             "early_stopping": f"early stop after {state.epoch} epochs ({key} did not improve "
                               f"for {cfg.patience})",
+            "target_reached": f"target {key} {self.target:g} reached after {state.epoch} "
+                              f"epochs" if self.target is not None else "",
             "time_budget": f"time budget of {cfg.max_minutes} min used up at step "
                            f"{state.step}",
             "sigterm": f"SIGTERM: stopped after step {state.step}",
@@ -340,4 +362,7 @@ class FitLoop:
             skipped_steps=state.guard.total, oom_retries=state.oom_retries,
             micro_batch_size=state.micro_batch, best_path=manager.best_path,
             last_path=last_path, seconds=time.perf_counter() - self.started,
+            target=self.target, warnings=tuple(self.warnings.fired),
+            target_met=None if self.target is None else any(
+                self._reached(row) for row in state.history),
         )

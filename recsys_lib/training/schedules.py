@@ -12,7 +12,7 @@ from dataclasses import dataclass
 __all__ = ["KL_SCHEDULES", "LR_SCHEDULES", "KLSchedule", "LRSchedule"]
 
 LR_SCHEDULES = ("cosine", "exponential", "constant")
-KL_SCHEDULES = ("constant", "linear", "cyclical")
+KL_SCHEDULES = ("constant", "linear", "cyclical", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class KLSchedule:
 
     def __call__(self, step: int) -> float:
         """KL weight for the 0-based optimizer `step`."""
-        if self.kind == "constant":
+        if self.kind in ("constant", "adaptive"):
             return self.weight
         if self.kind == "linear":
             return self.weight * min(1.0, step / self.anneal_steps)

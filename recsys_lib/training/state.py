@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from recsys_lib.training.early_warnings import EarlyWarning
 from recsys_lib.training.recovery import BadStepGuard
 
 __all__ = [
@@ -25,8 +26,8 @@ __all__ = [
     "ValidateFn",
 ]
 
-STOP_REASONS = ("completed", "early_stopping", "time_budget", "sigterm", "sigint", "callback",
-                "diverged")
+STOP_REASONS = ("completed", "early_stopping", "target_reached", "time_budget", "sigterm",
+                "sigint", "callback", "diverged")
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,10 @@ class TrainResult:
         best_path: the best weights-only checkpoint, if written.
         last_path: the full (resumable) checkpoint, if written.
         seconds: wall time of the fit.
+        target: the validation value that ends training once reached (None: none set).
+        target_met: whether an epoch's validation metric reached `target` (None without
+            a target).
+        warnings: the early warnings that fired (`recsys_lib.training.early_warnings`).
     """
 
     history: pd.DataFrame
@@ -188,6 +193,9 @@ class TrainResult:
     best_path: Path | None
     last_path: Path | None
     seconds: float
+    target: float | None = None
+    target_met: bool | None = None
+    warnings: tuple[EarlyWarning, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready outcome for results.json "training" (the history goes apart)."""
@@ -204,4 +212,7 @@ class TrainResult:
             "micro_batch_size": self.micro_batch_size,
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "seconds": round(self.seconds, 3),
+            "target": self.target,
+            "target_met": self.target_met,
+            "warnings": [warning.as_dict() for warning in self.warnings],
         }

@@ -109,7 +109,8 @@ class Trainer:
 
     def fit(self, module: ModuleSource, loss_fn: LossFn, train: BatchSource, *,
             validate: ValidateFn | None = None, metric: str = "loss", mode: str = "min",
-            resume_from: str | Path | None = None) -> TrainResult:
+            resume_from: str | Path | None = None, target: float | None = None
+            ) -> TrainResult:
         """Seed, then train `module` for `config.epochs` epochs (or until a stop) and restore
         the best weights.
 
@@ -125,17 +126,21 @@ class Trainer:
             metric: the `validate` metric for early stopping and best weights.
             mode: "min" or "max": whether lower or higher `metric` is better.
             resume_from: a full checkpoint to continue from.
+            target: stop once `metric` reaches it (<= for "min", >= for "max"); the
+                result records it and whether it was met. Needs `validate`.
 
         Raises:
             OutOfMemoryTrainingError: out of memory even at a micro-batch of one.
             CheckpointError: `resume_from` is unreadable or does not fit `module`.
         """
+        if target is not None and validate is None:
+            raise ValueError(f"a target {metric} of {target} needs a validate function")
         seed_everything(self.config.seed)
         configure_cuda(self.device)
         self._stop = StopFlag()
         network = module if isinstance(module, nn.Module) else module()
         loop = FitLoop(self, network, loss_fn, train, validate=validate, metric=metric,
-                       mode=mode, stop=self._stop)
+                       mode=mode, stop=self._stop, target=target)
         if resume_from is not None:
             loop.resume(resume_from)
         with signals_stop(self._stop):

@@ -16,6 +16,7 @@ from recsys_lib.models.vae.config import (
     config_path,
     load_config,
 )
+from recsys_lib.models.vae.ensemble import SeedEnsemble
 from recsys_lib.models.vae.mult import MultVAE, MultVAENet
 from recsys_lib.models.vae.rating import RatingVAE, RatingVAENet
 from recsys_lib.models.vae.registry import VAE_KINDS, VAEKind, vae_kind
@@ -29,6 +30,7 @@ __all__ = [
     "RatingVAEConfig",
     "RatingVAENet",
     "RunConfig",
+    "SeedEnsemble",
     "VAEConfig",
     "VAEKind",
     "VAERecommender",

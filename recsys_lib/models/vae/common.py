@@ -30,12 +30,14 @@ from recsys_lib.training import (
     TrainResult,
     ValidateFn,
 )
+from recsys_lib.training.early_warnings import COLLAPSE_KL_NATS
 
 __all__ = [
     "FLOAT_BYTES",
     "VAERecommender",
     "evaluating",
     "gaussian_kl",
+    "kl_per_dimension",
     "mlp",
     "reparameterize",
 ]
@@ -44,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 FLOAT_BYTES = 4
 _STATE_PREFIX = "net."
+_FIT_SUBSET_RATINGS = 20_000  # at most this many fit ratings measure the train side
 
 
 def mlp(widths: Sequence[int], activation: Callable[[], nn.Module], dropout: float = 0.0,
@@ -60,6 +63,13 @@ def mlp(widths: Sequence[int], activation: Callable[[], nn.Module], dropout: flo
     return nn.Sequential(*layers)
 
 
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) of each latent dimension, averaged over the
+    batch: float32 nats of shape (latent_dim,)."""
+    mu, logvar = mu.float(), logvar.float()
+    return (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0)
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float = 0.0) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, 1)) summed over latent dimensions, averaged over the
     batch, in nats (computed in float32).
@@ -67,11 +77,10 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float = 0.0) 
     With `free_bits` > 0 each dimension's batch-mean KL counts as at least `free_bits`
     (Kingma et al., 2016), so dimensions under it get no gradient towards the prior.
     """
-    mu, logvar = mu.float(), logvar.float()
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+    per_dimension = kl_per_dimension(mu, logvar)
     if free_bits > 0:
-        return torch.clamp(kl.mean(dim=0), min=free_bits).sum()
-    return kl.sum(dim=1).mean()
+        return torch.clamp(per_dimension, min=free_bits).sum()
+    return per_dimension.sum()
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, sample: bool) -> torch.Tensor:
@@ -97,7 +106,7 @@ class VAERecommender(Recommender):
     """A Recommender whose `fit` trains a torch network with the `Trainer`.
 
     Subclasses implement `_shape_network` (and may override `_build_network`),
-    `validation_metric`,
+    `validation_metric`, `validation_target`,
     `_batches`, `_loss`, `_validator`, `_activation_bytes_per_sample` and `_data_bytes`.
     Weights are saved as float32 numpy arrays (the state
     dict keys prefixed with "net."), never pickled.
@@ -123,6 +132,7 @@ class VAERecommender(Recommender):
         self.config = _as_config(self.config_class, config)
         self.trainer_config = _as_config(TrainerConfig, trainer)
         self._kl = self.config.kl()  # KL weight per optimizer step
+        self._kl_controller = self.config.kl_controller()  # "adaptive": set per fit
         self.callbacks: list[Callable[[StepInfo], None]] = []
         self.network_: nn.Module | None = None
         self.device_: str = "cpu"
@@ -145,6 +155,11 @@ class VAERecommender(Recommender):
     def validation_metric(self) -> tuple[str, str]:
         """Validation metric for early stopping and "min" or "max" (which is better)."""
 
+    @property
+    @abstractmethod
+    def validation_target(self) -> float | None:
+        """The config's target for `validation_metric` (training stops once reached)."""
+
     @abstractmethod
     def _batches(self, train: Interactions, trainer: Trainer) -> BatchSource:
         """Training batches on the trainer's device."""
@@ -155,16 +170,29 @@ class VAERecommender(Recommender):
 
     def _elbo(self, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
               step: int) -> LossOutput:
-        """Reconstruction loss plus the scheduled KL weight x KL (with free bits)."""
-        kl = gaussian_kl(mu, logvar, self.config.free_bits)
-        weight = self._kl(step)
-        return LossOutput(recon + weight * kl, {"recon_loss": recon, "kl": kl,
-                                                "kl_weight": kl.new_tensor(weight)})
+        """Reconstruction loss plus the KL weight (scheduled, or set by the adaptive
+        controller from this KL) x KL (with free bits). The parts logged: the KL without
+        free bits and `kl_active`, the share of latent dimensions carrying at least
+        `COLLAPSE_KL_NATS` (posterior collapse shows as it falling)."""
+        per_dimension = kl_per_dimension(mu, logvar)
+        kl = per_dimension.sum()
+        free_bits = self.config.free_bits
+        penalty = kl if free_bits <= 0 else torch.clamp(per_dimension, min=free_bits).sum()
+        weight = (kl.new_tensor(self._kl(step)) if self._kl_controller is None
+                  else self._kl_controller(kl))
+        active = (per_dimension.detach() >= COLLAPSE_KL_NATS).float().mean()
+        return LossOutput(recon + weight * penalty, {"recon_loss": recon, "kl": kl,
+                                                     "kl_weight": weight, "kl_active": active})
 
     @abstractmethod
     def _validator(self, validation: Interactions) -> ValidateFn:
         """The Trainer's `validate` function for `validation` (it receives `network_`);
         what can be computed once is computed here."""
+
+    @abstractmethod
+    def _fit_validator(self, train: Interactions, n_ratings: int) -> ValidateFn:
+        """The validation metric on a fixed, seeded subset of about `n_ratings` of the fit
+        data `train`, in the same units (the train side of the train/validation gap)."""
 
     @abstractmethod
     def _activation_bytes_per_sample(self, n_items: int) -> int:
@@ -189,6 +217,8 @@ class VAERecommender(Recommender):
             self._validation, self._resume_from = None, None
 
     def _fit(self, train: Interactions) -> None:
+        # A fresh controller per fit (its integral restarts, also on resume).
+        self._kl_controller = self.config.kl_controller()
         trainer = Trainer(self.trainer_config, callbacks=self.callbacks)
         self.trainer_, self.device_ = trainer, trainer.device
 
@@ -197,10 +227,14 @@ class VAERecommender(Recommender):
             return self.network_
 
         validate = None if self._validation is None else self._validator(self._validation)
+        if validate is not None and self.trainer_config.warn_gap is not None:
+            validate = _with_fit_metrics(validate, self._fit_validator(
+                train, min(self._validation.nnz, _FIT_SUBSET_RATINGS)))
         metric, mode = self.validation_metric
         self.result_ = trainer.fit(build, self._loss, self._batches(train, trainer),
                                    validate=validate, metric=metric, mode=mode,
-                                   resume_from=self._resume_from)
+                                   resume_from=self._resume_from,
+                                   target=None if validate is None else self.validation_target)
         self._require_network().eval()
         logger.info("%s: %s", type(self).__name__, self.result_.message)
 
@@ -274,6 +308,16 @@ class VAERecommender(Recommender):
         if self.network_ is None:
             raise RuntimeError(f"{type(self).__name__} has no network; fit() failed?")
         return self.network_
+
+
+def _with_fit_metrics(held_out: ValidateFn, fit: ValidateFn) -> ValidateFn:
+    """Validation metrics plus the same metrics on the fit subset, prefixed "fit_"."""
+
+    def validate(network: nn.Module) -> dict[str, float]:
+        return {**held_out(network), **{f"fit_{name}": value
+                                        for name, value in fit(network).items()}}
+
+    return validate
 
 
 def _as_config(config_class: type[Any], value: Any) -> Any:

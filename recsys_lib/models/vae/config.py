@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys_lib.config import ConfigBase, ConfigError, check_known_keys, read_yaml_mapping
 from recsys_lib.training.config import TrainerConfig
+from recsys_lib.training.kl_control import KLController
 from recsys_lib.training.schedules import KLSchedule
 
 if TYPE_CHECKING:
@@ -48,12 +49,22 @@ class VAEConfig(ConfigBase):
         dropout_rate: dropout probability (hidden layers for RatingVAE, the input for
             MultVAE).
         kl_weight: the largest weight of the KL term (beta).
-        kl_schedule: "constant", "linear" (anneal from 0 over `kl_anneal_steps`) or
-            "cyclical" (cycles of `kl_anneal_steps` steps).
+        kl_schedule: "constant", "linear" (anneal from 0 over `kl_anneal_steps`),
+            "cyclical" (cycles of `kl_anneal_steps` steps) or "adaptive" (a PI controller
+            holds the KL per sample near `kl_target`, the weight between 0 and
+            `kl_weight`; see `recsys_lib.training.KLController`).
         kl_anneal_steps: optimizer steps of the ramp, or of one cycle.
         kl_cycle_ratio: rising share of each cycle ("cyclical").
         free_bits: minimum KL per latent dimension, in nats (0: off); dimensions below
             it are not pushed further towards the prior.
+        kl_target: the KL to hold with kl_schedule "adaptive", in nats per sample (per
+            user for MultVAE, per rating for RatingVAE).
+        kl_kp: the controller's proportional gain (a fraction of `kl_weight`).
+        kl_ki: its integral gain per step and unit relative error (likewise).
+        target_rmse: RatingVAE: stop training once the validation RMSE (stars) is at or
+            below it; None: no target.
+        target_ndcg: MultVAE: stop training once the validation NDCG@top_k is at or
+            above it; None: no target.
     """
 
     hidden_dims: tuple[int, ...] = (600,)
@@ -64,9 +75,15 @@ class VAEConfig(ConfigBase):
     kl_anneal_steps: int = 1000
     kl_cycle_ratio: float = 0.5
     free_bits: float = 0.0
+    kl_target: float = 10.0
+    kl_kp: float = 0.5
+    kl_ki: float = 0.01
+    target_rmse: float | None = None
+    target_ndcg: float | None = None
 
     def __post_init__(self) -> None:
         self.kl()  # validates the KL settings
+        KLController(self.kl_target, self.kl_weight, self.kl_kp, self.kl_ki)  # and these
         if not self.hidden_dims or any(width < 1 for width in self.hidden_dims):
             raise ValueError(f"hidden_dims must be positive widths, got {self.hidden_dims}")
         if self.latent_dim < 1:
@@ -75,11 +92,21 @@ class VAEConfig(ConfigBase):
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         if self.free_bits < 0:
             raise ValueError(f"free_bits must be >= 0, got {self.free_bits}")
+        if self.target_rmse is not None and self.target_rmse <= 0:
+            raise ValueError(f"target_rmse must be > 0 stars, got {self.target_rmse}")
+        if self.target_ndcg is not None and not 0 < self.target_ndcg <= 1:
+            raise ValueError(f"target_ndcg must be in (0, 1], got {self.target_ndcg}")
 
     def kl(self) -> KLSchedule:
         """The KL-weight schedule these settings describe."""
         return KLSchedule(self.kl_weight, self.kl_schedule, self.kl_anneal_steps,
                           self.kl_cycle_ratio)
+
+    def kl_controller(self) -> KLController | None:
+        """A fresh controller of the KL weight with kl_schedule "adaptive", else None."""
+        if self.kl_schedule != "adaptive":
+            return None
+        return KLController(self.kl_target, self.kl_weight, self.kl_kp, self.kl_ki)
 
 
 @dataclass(frozen=True)
@@ -91,6 +118,14 @@ class RatingVAEConfig(VAEConfig):
         init_biases: start the global, user and item biases from the damped-mean
             baseline (recsys_lib.models.baseline.Biases), so the network starts from the
             baseline and learns the residual; False starts them at the mean and zero.
+        fixed_biases: keep those baseline biases fixed (needs `init_biases`): the ratings
+            are normalised by the regularised baseline and the network learns only the
+            residual, instead of re-fitting the biases with nothing to damp them.
+        dot_skip: add the dot product of the user and item embeddings to the decoder's
+            residual, a matrix-factorisation path that skips the VAE.
+        embedding_l2: L2 penalty on the embeddings of each batch's users and items (sum
+            of squares per rating, as matrix factorisation's SGD applies it); 0: off.
+        embedding_std: standard deviation of the embeddings' normal initialisation.
     """
 
     hidden_dims: tuple[int, ...] = (512, 256, 128)
@@ -99,11 +134,23 @@ class RatingVAEConfig(VAEConfig):
     kl_weight: float = 0.01
     n_factors: int = 64
     init_biases: bool = True
+    fixed_biases: bool = False
+    dot_skip: bool = False
+    embedding_l2: float = 0.0
+    embedding_std: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_factors < 1:
             raise ValueError(f"n_factors must be >= 1, got {self.n_factors}")
+        if self.target_ndcg is not None:
+            raise ValueError("target_ndcg applies to mult_vae; RatingVAE validates RMSE: "
+                             "set target_rmse")
+        if self.fixed_biases and not self.init_biases:
+            raise ValueError("fixed_biases needs init_biases: true (the biases it keeps)")
+        for name in ("embedding_l2", "embedding_std"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -128,6 +175,9 @@ class MultVAEConfig(VAEConfig):
         super().__post_init__()
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.target_rmse is not None:
+            raise ValueError("target_rmse applies to rating_vae; MultVAE validates NDCG: "
+                             "set target_ndcg")
         if self.input_values not in ("binary", "rating"):
             raise ValueError(f"input_values must be 'binary' or 'rating', got "
                              f"{self.input_values!r}")

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from recsys_lib.data.interactions import Interactions, index_of
 from recsys_lib.metrics import ndcg_at_k
+from recsys_lib.models.scoring import mask_seen, top_k_numpy
 from recsys_lib.models.vae.common import (
     FLOAT_BYTES,
     VAERecommender,
@@ -34,6 +35,7 @@ from recsys_lib.training import (
 __all__ = ["MultVAE", "MultVAENet"]
 
 _LOGVAR_BOUND = 10.0
+_FIT_HOLD = 0.1  # share of a fit user's interactions held out of the input (train NDCG)
 
 
 class MultVAENet(nn.Module):
@@ -95,6 +97,10 @@ class MultVAE(VAERecommender):
     def validation_metric(self) -> tuple[str, str]:
         return f"ndcg@{self.config.top_k}", "max"
 
+    @property
+    def validation_target(self) -> float | None:
+        return self.config.target_ndcg
+
     def _shape_network(self, n_users: int, n_items: int) -> MultVAENet:
         return MultVAENet(n_items, self.config)
 
@@ -142,6 +148,38 @@ class MultVAE(VAERecommender):
             recommended, _ = self.recommend(users, k, device=self.device_,
                                             batch_size=self.trainer_config.eval_batch)
             return {name: ndcg_at_k(recommended, rows, items)}
+
+        return ndcg
+
+    def _fit_validator(self, train: Interactions, n_ratings: int) -> ValidateFn:
+        """NDCG@top_k on fit users as validation measures it on held-out ratings: a
+        seeded `_FIT_HOLD` of the interactions of a fixed sample of users (about
+        `n_ratings` of them in all) are left out of those users' input rows and ranked
+        among the items the input leaves unseen."""
+        inputs = self._input_matrix()
+        k, name = self.config.top_k, self.validation_metric[0]
+        rng = np.random.default_rng(self.trainer_config.seed)
+        counts = np.diff(inputs.indptr)
+        users = rng.permutation(np.flatnonzero(counts >= 2))
+        users = np.sort(users[:max(1, np.searchsorted(np.cumsum(counts[users]), n_ratings))])
+        block = inputs[users].tocoo()
+        held = rng.random(block.nnz) < _FIT_HOLD
+        kept = sp.csr_matrix((block.data[~held], (block.row[~held], block.col[~held])),
+                             shape=block.shape, dtype=np.float32)
+        scored = np.bincount(block.row[held], minlength=len(users)) > 0  # users with any
+        relevant_rows = (np.cumsum(scored) - 1)[block.row[held]]
+        relevant_items = block.col[held]
+        rows = np.arange(len(users))
+
+        def ndcg(network: nn.Module) -> dict[str, float]:
+            if len(relevant_rows) == 0:
+                return {name: float("nan")}
+            x = densify_rows(kept, rows, torch.device(self.device_))
+            with evaluating(network):
+                logits, _, _ = network(x)
+            scores = mask_seen(logits.float().cpu().numpy(), kept)
+            best, _ = top_k_numpy(scores, k)
+            return {name: ndcg_at_k(best[scored], relevant_rows, relevant_items)}
 
         return ndcg
 

@@ -35,7 +35,8 @@ class RatingVAENet(nn.Module):
         n_items: rows of the item tables.
         config: layer sizes and dropout.
 
-    The decoder's last layer starts at zero, so an untrained network predicts the biases.
+    The decoder's last layer starts at zero, so an untrained network predicts the biases
+    (plus, with `dot_skip`, the embeddings' dot product: a skip path around the VAE).
     `rating_range` (a buffer, saved with the weights) bounds predictions to the training
     scale.
     """
@@ -54,8 +55,9 @@ class RatingVAENet(nn.Module):
         self.to_logvar = nn.Linear(hidden[-1], config.latent_dim)
         self.decoder = mlp([config.latent_dim, *reversed(hidden), 1], nn.ReLU,
                            config.dropout_rate, last_activation=False)
-        nn.init.normal_(self.user_factors.weight, std=0.1)
-        nn.init.normal_(self.item_factors.weight, std=0.1)
+        self.dot_skip = config.dot_skip
+        nn.init.normal_(self.user_factors.weight, std=config.embedding_std)
+        nn.init.normal_(self.item_factors.weight, std=config.embedding_std)
         nn.init.zeros_(self.user_bias.weight)
         nn.init.zeros_(self.item_bias.weight)
         nn.init.zeros_(self.decoder[-1].weight)
@@ -70,11 +72,13 @@ class RatingVAENet(nn.Module):
             items: item columns, shape (n,).
             sample: draw z from the posterior (training) instead of taking its mean.
         """
-        x = torch.cat([self.user_factors(users), self.item_factors(items)], dim=1)
-        h = self.encoder(x)
+        user, item = self.user_factors(users), self.item_factors(items)
+        h = self.encoder(torch.cat([user, item], dim=1))
         mu = self.to_mu(h)
         logvar = self.to_logvar(h).clamp(-_LOGVAR_BOUND, _LOGVAR_BOUND)
         residual = self.decoder(reparameterize(mu, logvar, sample)).squeeze(1).float()
+        if self.dot_skip:
+            residual = residual + (user * item).sum(dim=1).float()
         return self.biases(users, items) + residual, mu, logvar
 
     def biases(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -107,6 +111,10 @@ class RatingVAE(VAERecommender):
     def validation_metric(self) -> tuple[str, str]:
         return "rmse", "min"
 
+    @property
+    def validation_target(self) -> float | None:
+        return self.config.target_rmse
+
     def _shape_network(self, n_users: int, n_items: int) -> RatingVAENet:
         return RatingVAENet(n_users, n_items, self.config)
 
@@ -120,6 +128,10 @@ class RatingVAE(VAERecommender):
                 network.global_bias.fill_(biases.mean)
                 network.user_bias.weight.copy_(torch.from_numpy(biases.user)[:, None])
                 network.item_bias.weight.copy_(torch.from_numpy(biases.item)[:, None])
+                if self.config.fixed_biases:  # predict the residual of the baseline
+                    for bias in (network.global_bias, network.user_bias.weight,
+                                 network.item_bias.weight):
+                        bias.requires_grad_(False)
             else:
                 network.global_bias.fill_(float(ratings.mean()))
         return network
@@ -139,7 +151,13 @@ class RatingVAE(VAERecommender):
     def _loss(self, network: nn.Module, micro_batch: Any, step: int) -> LossOutput:
         users, items, ratings = micro_batch
         predicted, mu, logvar = network(users, items, sample=True)
-        return self._elbo(F.mse_loss(predicted, ratings), mu, logvar, step)
+        out = self._elbo(F.mse_loss(predicted, ratings), mu, logvar, step)
+        if not self.config.embedding_l2:
+            return out
+        penalty = (network.user_factors(users).float().pow(2).sum(dim=1)
+                   + network.item_factors(items).float().pow(2).sum(dim=1)).mean()
+        return LossOutput(out.loss + self.config.embedding_l2 * penalty,
+                          {**out.parts, "embedding_l2": penalty})
 
     def _validator(self, validation: Interactions) -> ValidateFn:
         train = self._require_fitted()
@@ -153,6 +171,13 @@ class RatingVAE(VAERecommender):
             return {"rmse": float(np.sqrt(np.mean(error**2)))}
 
         return rmse
+
+    def _fit_validator(self, train: Interactions, n_ratings: int) -> ValidateFn:
+        frame = train.to_frame()
+        rng = np.random.default_rng(self.trainer_config.seed)
+        subset = frame.iloc[np.sort(rng.choice(len(frame), min(n_ratings, len(frame)),
+                                               replace=False))]
+        return self._validator(Interactions.from_ratings(subset))
 
     def _activation_bytes_per_sample(self, n_items: int) -> int:
         cfg = self.config
