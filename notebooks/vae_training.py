@@ -177,40 +177,25 @@ plan.to_frame()
 # the reported model averages their predictions and scores.
 
 # %%
-from recsys_lib.runs.vae import (
-    fit_vae,
-    member_configs,
-    members_summary,
-    refit_epochs,
-    refit_vae,
-    training_warnings,
-)
+from recsys_lib.runs.vae import train_vae
 
-resume = bool(params.RESUME)
-selections, members, fits = {}, {}, {}
-with memory.track(f"train {kind.name}") as fit_record:
-    for name, member_config in member_configs(config, params.ENSEMBLE_SEEDS).items():
-        with memory.track(f"train {name}") as fits[name]:
-            selections[name], _ = fit_vae(member_config, vae_split, memory, resume=resume)
-            epochs = refit_epochs(selections[name])
-            members[name], _ = refit_vae(member_config, data.train, epochs, memory,
-                                         resume=resume)
-        print(f"{name}: {selections[name].result_.message}; refitted on all "
-              f"{data.train.nnz:,} training ratings for {epochs} epochs")
-warnings = training_warnings(*selections.values(), *members.values())
+trained = train_vae(config, vae_split, data.train, memory,
+                    ensemble_seeds=params.ENSEMBLE_SEEDS, resume=bool(params.RESUME))
+for name, selection in trained.selections.items():
+    print(f"{name}: {selection.result_.message}")
+warnings = trained.warnings()
 for warning in warnings:
     print(warning)
 record.add("warnings", [warning.as_dict() for warning in warnings])
-selection = next(iter(selections.values()))
-record.add("training", selection.result_.summary())
-record.add("members", members_summary(selections, members))
-record.add("history", selection.history_.to_dict(orient="records"))
-selection.history_.round(4)
+record.add("training", trained.selection.result_.summary())
+record.add("members", trained.summary())
+record.add("history", trained.selection.history_.to_dict(orient="records"))
+trained.selection.history_.round(4)
 
 # %%
 from recsys_lib.plots import plot_training_history, save_figure
 
-history_figure = plot_training_history(selection.history_)
+history_figure = plot_training_history(trained.selection.history_)
 save_figure(history_figure, run.run_dir / "plots", "training_history")
 history_figure
 
@@ -223,16 +208,15 @@ history_figure
 # their average.
 
 # %%
-from recsys_lib.models.vae import SeedEnsemble
 from recsys_lib.runs.steps import EvaluationContext
 
-model = members.get(kind.name) or SeedEnsemble(list(members.values()))
+model = trained.model
 evaluation = EvaluationContext(data.split.test, memory, k=params.TOP_K, device=model.device_,
                                seed=params.SEED)
-for name, scored in {**members, kind.name: model}.items():
-    scores = evaluation.evaluate(name, scored, fits.get(name, fit_record), seen=data.train)
+for name, (scored, fitting) in trained.scored().items():
+    scores = evaluation.evaluate(name, scored, fitting, seen=data.train)
     record.add_metrics(name, scores.summary())
-    if name in members:
+    if name in trained.members:
         record.save_model(name, scored)
     print(scores.describe())
 for name, yardstick in kind.yardsticks(params.SEED).items():

@@ -5,13 +5,13 @@ plan and the fit. Importing this module imports torch."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recsys_lib.data import Interactions, split_ratings
 from recsys_lib.memory import MemoryMonitor, TrackRecord
+from recsys_lib.models.base import Recommender
 from recsys_lib.models.vae import VAE_KINDS, RunConfig, VAERecommender, load_config, vae_kind
 from recsys_lib.runs.overrides import apply_overrides
 from recsys_lib.runs.params import NotebookParams, check_choice, check_positive
@@ -24,15 +24,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "VALIDATION_FRACTION",
+    "TrainedVAE",
     "TrainingDiverged",
     "VAEData",
     "VAEParams",
     "fit_vae",
     "member_configs",
-    "members_summary",
     "plan_vae",
     "refit_epochs",
     "refit_vae",
+    "train_vae",
     "training_warnings",
     "vae_data",
     "vae_run_config",
@@ -238,13 +239,80 @@ def refit_vae(
     return model, record
 
 
-def members_summary(selections: Mapping[str, VAERecommender],
-                    members: Mapping[str, VAERecommender]) -> dict[str, dict[str, Any]]:
-    """results.json "members": per member, its epoch selection and its refit."""
-    return {name: {"training": selections[name].result_.summary(),
-                   "refit": {"epochs": refit_epochs(selections[name]),
-                             **members[name].result_.summary()}}
-            for name in members}
+@dataclass
+class TrainedVAE:
+    """The VAE fits of a run: for each ensemble member (one without an ensemble) its
+    selection fit on the fit part, which picks the epoch count, and its refit on all the
+    training ratings, the model reported.
+
+    Attributes:
+        name: the kind's display name (the reported model's name in results.json).
+        selections: member name -> the selection fit.
+        members: member name -> the refit.
+        fits: member name -> the memory monitor's record of both fits.
+        record: the record of the whole training.
+    """
+
+    name: str
+    selections: dict[str, VAERecommender] = field(default_factory=dict)
+    members: dict[str, VAERecommender] = field(default_factory=dict)
+    fits: dict[str, TrackRecord] = field(default_factory=dict)
+    record: TrackRecord | None = None
+
+    @property
+    def model(self) -> Recommender:
+        """The reported model: the single member, or the SeedEnsemble of all of them."""
+        from recsys_lib.models.vae import SeedEnsemble
+
+        return self.members.get(self.name) or SeedEnsemble(list(self.members.values()))
+
+    @property
+    def selection(self) -> VAERecommender:
+        """The first member's selection fit (its history is the one plotted)."""
+        return next(iter(self.selections.values()))
+
+    def scored(self) -> dict[str, tuple[Recommender, TrackRecord]]:
+        """What the evaluation scores, by name: each member, then the ensemble (if any),
+        with the record of its fit."""
+        scored = {name: (model, self.fits[name]) for name, model in self.members.items()}
+        scored[self.name] = (self.model, self.fits.get(self.name, self.record))
+        return scored
+
+    def warnings(self) -> list[EarlyWarning]:
+        """The early warnings of every fit."""
+        return training_warnings(*self.selections.values(), *self.members.values())
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """results.json "members": per member, its epoch selection and its refit."""
+        return {name: {"training": self.selections[name].result_.summary(),
+                       "refit": {"epochs": refit_epochs(self.selections[name]),
+                                 **self.members[name].result_.summary()}}
+                for name in self.members}
+
+
+def train_vae(
+    config: RunConfig, data: VAEData, train: Interactions, memory: MemoryMonitor, *,
+    ensemble_seeds: int = 1, resume: bool = False,
+) -> TrainedVAE:
+    """Train each member (`member_configs`): select the epoch count on `data` (fit part,
+    early stopping on the validation carve-out), then refit on all of `train`.
+
+    Raises:
+        RunInterrupted: a signal stopped training; the checkpoint it wrote is named.
+        TrainingDiverged: the NaN/Inf guard stopped training.
+    """
+    trained = TrainedVAE(vae_kind(config.model).name)
+    with memory.track(f"train {trained.name}") as trained.record:
+        for name, member_config in member_configs(config, ensemble_seeds).items():
+            with memory.track(f"train {name}") as trained.fits[name]:
+                trained.selections[name], _ = fit_vae(member_config, data, memory,
+                                                      resume=resume)
+                epochs = refit_epochs(trained.selections[name])
+                trained.members[name], _ = refit_vae(member_config, train, epochs, memory,
+                                                     resume=resume)
+            logger.info("%s: %s; refitted on all %d training ratings for %d epochs", name,
+                        trained.selections[name].result_.message, train.nnz, epochs)
+    return trained
 
 
 def training_warnings(*models: VAERecommender) -> list[EarlyWarning]:
