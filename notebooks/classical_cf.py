@@ -71,6 +71,10 @@ SEED = 42
 RESULTS_DIR = None
 # ON_BAD_ROWS: "error" stops at the first malformed row (naming its line); "skip" skips them.
 ON_BAD_ROWS = "error"
+# EXPERIMENT_ID: a name that groups runs (runs/<id>/...; `recsys report --experiment`).
+EXPERIMENT_ID = None
+# TRACKING: "wandb" logs the run to Weights & Biases when wandb is installed; None: off.
+TRACKING = None
 SVD_COMPONENTS = 30
 KNN_NEIGHBORS = 15
 ALS_FACTORS = 30

@@ -84,6 +84,10 @@ RESULTS_DIR = None
 TOP_K = 10
 # ON_BAD_ROWS: "error" stops at the first malformed row (naming its line); "skip" skips them.
 ON_BAD_ROWS = "error"
+# EXPERIMENT_ID: a name that groups runs (runs/<id>/...; `recsys report --experiment`).
+EXPERIMENT_ID = None
+# TRACKING: "wandb" logs the run to Weights & Biases when wandb is installed; None: off.
+TRACKING = None
 # RESUME: a run folder to continue from its last checkpoint (after a dead kernel or a
 # SIGTERM), or True for the latest unfinished run; the run's own parameters are used.
 RESUME = None

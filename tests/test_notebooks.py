@@ -155,3 +155,17 @@ def test_vae_notebook_rejects_a_model_config_mismatch(tmp_path):
     assert "MODEL='mult_vae' but CONFIG 'test_tiny' is a rating_vae config" in (
         outcome.results["error"]
     )
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_parameters_cell_shows_every_parameter_at_its_default(source):
+    from recsys_lib.runs.notebooks import notebook_spec
+
+    notebook = jupytext.read(source)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    exec(cell.source, namespace)  # plain assignments of literals
+    shown = {name: value for name, value in namespace.items() if name.isupper()}
+    params_type = notebook_spec(source.stem).params_type()
+    assert set(shown) == set(params_type.field_names())
+    assert params_type.from_dict(shown).as_dict() == params_type().as_dict()
