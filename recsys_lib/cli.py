@@ -428,12 +428,12 @@ def _tune(args: argparse.Namespace) -> int:
 def _recommend(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from recsys_lib.runs.tables import with_titles
     from recsys_lib.runs.trained import (
         export_recommendations,
         load_run_model,
         run_movies,
         user_top_rated,
-        with_titles,
     )
 
     if args.k <= 0:
@@ -462,9 +462,9 @@ def _recommend(args: argparse.Namespace) -> int:
 def _similar(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from recsys_lib.runs.tables import similar_movies
+    from recsys_lib.runs.tables import similar_movies, with_titles
     from recsys_lib.runs.titles import find_movie
-    from recsys_lib.runs.trained import load_run_model, run_movies, with_titles
+    from recsys_lib.runs.trained import load_run_model, run_movies
 
     if args.k <= 0:
         raise ValueError(f"-k must be positive, got {args.k}")

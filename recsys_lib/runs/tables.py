@@ -25,6 +25,7 @@ __all__ = [
     "similar_movies",
     "user_favourites",
     "user_recommendations",
+    "with_titles",
 ]
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def user_favourites(
         raise ValueError(f"user {user_id} has no ratings in this data")
     order = ["rating", "timestamp"] if "timestamp" in rows else ["rating"]
     top = rows.sort_values(order, ascending=False).head(n)
-    return _with_titles(top[["item_id", "rating"]], movies)
+    return with_titles(top[["item_id", "rating"]], movies)
 
 
 def user_recommendations(
@@ -135,7 +136,7 @@ def user_recommendations(
     item_ids, scores = model.recommend(np.array([user_id]), k)
     keep = item_ids[0] >= 0
     frame = pd.DataFrame({"item_id": item_ids[0][keep], "score": scores[0][keep]})
-    return _with_titles(frame, movies)
+    return with_titles(frame, movies)
 
 
 def most_rated_item(ratings: pd.DataFrame) -> int:
@@ -154,7 +155,7 @@ def similar_movies(
     items, scores = similar_items(model, np.array([item_id]), k)
     keep = items[0] >= 0
     frame = pd.DataFrame({"item_id": items[0][keep], "similarity": scores[0][keep]})
-    table = _with_titles(frame, movies)
+    table = with_titles(frame, movies)
     table.insert(0, "rank", range(1, len(table) + 1))
     return table
 
@@ -214,7 +215,9 @@ def _run_rows(path: Path) -> list[dict[str, Any]]:
     return [{**base, "model": model, **values} for model, values in models.items()]
 
 
-def _with_titles(frame: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+def with_titles(frame: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (with item_id) joined with the movies' columns (title, genres), its order
+    kept; an item without a movie row reads "(unknown title)"."""
     merged = frame.merge(movies, on="item_id", how="left")
     merged["title"] = merged["title"].fillna("(unknown title)")
     return merged.reset_index(drop=True)

@@ -17,6 +17,7 @@ from recsys_lib.models.base import DEFAULT_BATCH_USERS, Recommender
 from recsys_lib.models.catalog import load_model
 from recsys_lib.models.similarity import has_item_similarity
 from recsys_lib.runs.record import read_results
+from recsys_lib.runs.tables import with_titles
 
 __all__ = [
     "export_recommendations",
@@ -25,7 +26,6 @@ __all__ = [
     "run_yardsticks",
     "saved_models",
     "user_top_rated",
-    "with_titles",
 ]
 
 logger = logging.getLogger(__name__)
@@ -151,13 +151,6 @@ def user_top_rated(model: Recommender, movies: pd.DataFrame, user_id: int,
                           "rating": train.user_items.data[start:end]})
     frame = frame.sort_values(["rating", "item_id"], ascending=[False, True]).head(n)
     return with_titles(frame, movies)
-
-
-def with_titles(frame: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
-    """`frame` (with item_id) joined with the movies' title and genres, its order kept."""
-    merged = frame.merge(movies[["item_id", "title", "genres"]], on="item_id", how="left")
-    merged["title"] = merged["title"].fillna("(unknown title)")
-    return merged.reset_index(drop=True)
 
 
 def export_recommendations(
