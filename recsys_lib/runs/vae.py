@@ -190,10 +190,10 @@ def fit_vae(
         TrainingDiverged: the NaN/Inf guard stopped training.
     """
     model = config.build()
-    last = Path(config.trainer.checkpoint_dir or ".") / "last.pt"
-    resume_from = last if resume and last.is_file() else None
+    resume_from = _resume_checkpoint(config, resume)
     if resume and resume_from is None:
-        logger.warning("no checkpoint at %s: training starts from the beginning", last)
+        logger.warning("no checkpoint in %s: training starts from the beginning",
+                       config.trainer.checkpoint_dir)
     with memory.track(f"fit {vae_kind(config.model).name}") as record:
         model.fit(data.fit, data.validation, resume_from=resume_from)
     _check_stop(model)
@@ -231,8 +231,7 @@ def refit_vae(
         overrides["checkpoint_dir"] = str(Path(folder) / "refit")
     config = config.with_overrides(overrides)
     model = config.build()
-    last = Path(config.trainer.checkpoint_dir or ".") / "last.pt"
-    resume_from = last if resume and last.is_file() else None
+    resume_from = _resume_checkpoint(config, resume)
     with memory.track(f"refit {vae_kind(config.model).name}") as record:
         model.fit(train, resume_from=resume_from)
     _check_stop(model)
@@ -323,6 +322,13 @@ def training_warnings(*models: VAERecommender) -> list[EarlyWarning]:
         kinds = {warning.kind for warning in warnings}
         warnings += [w for w in model.result_.warnings if w.kind not in kinds]
     return warnings
+
+
+def _resume_checkpoint(config: RunConfig, resume: bool) -> Path | None:
+    """The full checkpoint a resumed fit continues from (`<checkpoint_dir>/last.pt`), or
+    None when not resuming or none was written."""
+    last = Path(config.trainer.checkpoint_dir or ".") / "last.pt"
+    return last if resume and last.is_file() else None
 
 
 def _check_stop(model: VAERecommender) -> None:
