@@ -23,6 +23,7 @@ __all__ = [
     "TensorBatches",
     "densify_rows",
     "epoch_permutation",
+    "shard_range",
 ]
 
 
@@ -35,6 +36,11 @@ class Batch(Protocol):
         """Micro-batches of at most `micro_size` samples, moved to the device."""
         ...
 
+    def shard(self, rank: int, world_size: int) -> Batch:
+        """The contiguous part of this batch that `rank` of `world_size` trains on
+        (`shard_range`)."""
+        ...
+
 
 class BatchSource(Protocol):
     """Effective batches of one epoch; `len()` is the number of batches per epoch."""
@@ -44,6 +50,15 @@ class BatchSource(Protocol):
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """Batches of `epoch`, skipping the first `start` (to resume mid-epoch)."""
         ...
+
+
+def shard_range(start: int, stop: int, rank: int, world_size: int) -> tuple[int, int]:
+    """The contiguous part of [start, stop) that `rank` of `world_size` takes: sizes differ
+    by at most one, the first `(stop - start) % world_size` ranks take one more (numpy's
+    `array_split` rule)."""
+    size, extra = divmod(stop - start, world_size)
+    begin = start + rank * size + min(rank, extra)
+    return begin, begin + size + (rank < extra)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -67,6 +82,10 @@ class _SliceBatch:
             end = min(begin + micro_size, self._stop)
             yield tuple(t[begin:end].to(self._device, non_blocking=non_blocking)
                         for t in self._tensors)
+
+    def shard(self, rank: int, world_size: int) -> _SliceBatch:
+        start, stop = shard_range(self._start, self._stop, rank, world_size)
+        return _SliceBatch(self._tensors, start, stop, self._device)
 
 
 class TensorBatches:
@@ -129,6 +148,10 @@ class _RowBatch:
     def split(self, micro_size: int) -> Iterator[torch.Tensor]:
         for begin in range(0, len(self._rows), micro_size):
             yield densify_rows(self._matrix, self._rows[begin:begin + micro_size], self._device)
+
+    def shard(self, rank: int, world_size: int) -> _RowBatch:
+        start, stop = shard_range(0, len(self._rows), rank, world_size)
+        return _RowBatch(self._matrix, self._rows[start:stop], self._device)
 
 
 def densify_rows(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:

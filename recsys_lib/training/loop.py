@@ -88,7 +88,9 @@ class FitLoop:
         cfg = trainer.config
         self.started = time.perf_counter()
         self.trainer, self.config, self.stop = trainer, cfg, stop
+        self.replicas = trainer.replicas
         self.module = module.to(trainer.device)
+        self.network = self.replicas.wrap(self.module)  # what forward passes run through
         self.loss_fn, self.train_batches, self.validate = loss_fn, train, validate
         self.key = None if validate is None else f"val_{metric}"
         self.mode, self.target = mode, target
@@ -97,7 +99,9 @@ class FitLoop:
                                       device=trainer.device)
         self.optimizer = build_optimizer(self.module, cfg)
         self.scaler = trainer.precision.grad_scaler()
-        self.manager = CheckpointManager(cfg.checkpoint_dir, mode=mode, min_delta=cfg.min_delta,
+        # Only rank 0 writes; the other ranks keep the best weights in memory.
+        folder = cfg.checkpoint_dir if self.replicas.is_main else None
+        self.manager = CheckpointManager(folder, mode=mode, min_delta=cfg.min_delta,
                                          keep_best=cfg.keep_best, fp16=cfg.checkpoint_fp16)
         self.state = RunState(cfg.micro_batch,
                               BadStepGuard(cfg.bad_steps_halve_lr, cfg.bad_steps_stop))
@@ -138,7 +142,8 @@ class FitLoop:
         with ExitStack() as stack:
             record = stack.enter_context(self.trainer.memory.track(f"epoch {state.epoch + 1}"))
             bar = stack.enter_context(progress_bar(
-                total=len(train), initial=state.batch, disable=not cfg.progress, leave=False,
+                total=len(train), initial=state.batch, leave=False,
+                disable=not (cfg.progress and self.replicas.is_main),
                 desc=f"epoch {state.epoch + 1}/{cfg.epochs}", mininterval=0.5))
             for batch in train.epoch(state.epoch, start=state.batch):
                 info = self._step(batch)
@@ -155,7 +160,7 @@ class FitLoop:
                 if self.deadline.expired():
                     logger.warning("time budget of %.1f min used up", cfg.max_minutes)
                     self.stop.request("time_budget")
-                if self.stop:
+                if self.replicas.agree_stop(self.stop):
                     break
         return record
 
@@ -172,15 +177,25 @@ class FitLoop:
         lr = self.schedule(state.step) * state.guard.lr_scale
         for group in optimizer.param_groups:
             group["lr"] = lr
+        local, share = self.replicas.shard(batch)
         while True:
             optimizer.zero_grad(set_to_none=True)
+            out_of_memory, pending = False, None
             try:
-                loss, parts = self._accumulate(batch)
-                break
+                loss, parts, pending = self._accumulate(local, share)
             except RuntimeError as error:
                 if not is_out_of_memory(error):
                     raise
-            # Outside the except block, so the traceback's tensors are already released.
+                out_of_memory = True
+            if out_of_memory and self.replicas.distributed:
+                cleanup()  # outside the except block: the traceback's tensors are released
+                pending = self._stand_in(local)
+            retry = self.replicas.any(out_of_memory)  # every rank retries, or none
+            if pending is not None:  # the backward that all-reduces (in a group)
+                self.scaler.scale(pending).backward()
+                pending = None
+            if not retry:
+                break
             optimizer.zero_grad(set_to_none=True)
             cleanup()
             old = state.micro_batch
@@ -188,12 +203,14 @@ class FitLoop:
             state.oom_retries += 1
             logger.warning("out of memory at micro-batch %d: retrying the step with micro-batch "
                            "%d and %d accumulation steps (effective batch %d unchanged)", old,
-                           state.micro_batch, math.ceil(len(batch) / state.micro_batch),
+                           state.micro_batch, math.ceil(len(local) / state.micro_batch),
                            len(batch))
         scaler.unscale_(optimizer)
         max_norm = self.config.gradient_clipping or math.inf
         norm = _gradient_norm(self.module, max_norm)
-        values = torch.stack([loss, norm.float(), *parts.values()]).tolist()  # one sync
+        # One sync; in a group the loss and its parts are averaged over the ranks (the
+        # gradient norm is already the same on all of them).
+        values = self.replicas.mean(torch.stack([loss, norm.float(), *parts.values()])).tolist()
         loss_value, norm_value = values[0], values[1]
         finite = math.isfinite(loss_value) and math.isfinite(norm_value)
         stats = state.stats
@@ -213,25 +230,45 @@ class FitLoop:
         return StepInfo(state.epoch, state.batch, state.step, loss_value, norm_value, lr,
                         skipped, state.micro_batch)
 
-    def _accumulate(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Forward and backward over the micro-batches; each loss is weighted by its share of
-        the batch, so the summed gradient equals the whole batch's mean-loss gradient."""
-        micro_batch, step = self.state.micro_batch, self.state.step
+    def _accumulate(self, batch: Batch, share: float
+                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+        """Forward and backward over the micro-batches; each loss is weighted by its samples
+        x `share` (a sample's share of the effective batch, x the world size in a group),
+        so the summed (and, in a group, averaged) gradient is the whole batch's mean-loss
+        gradient. In a group the last micro-batch's backward, which all-reduces, is left
+        to the caller (returned third) until all ranks know that no rank ran out of memory.
+        """
+        micro_batch, step, replicas = self.state.micro_batch, self.state.step, self.replicas
         total, done = len(batch), 0
+        last = math.ceil(total / micro_batch) - 1
         loss_sum = torch.zeros((), device=self.trainer.device)
         parts: dict[str, torch.Tensor] = {}
-        for micro in batch.split(micro_batch):
-            weight = min(micro_batch, total - done) / total
+        pending = None
+        for index, micro in enumerate(batch.split(micro_batch)):
+            weight = min(micro_batch, total - done) * share
             done += min(micro_batch, total - done)
-            with self.trainer.precision.autocast():
-                out = self.loss_fn(self.module, micro, step)
-            loss = out.loss.float() * weight
-            self.scaler.scale(loss).backward()
+            with replicas.gradient_sync(self.network, index == last):
+                with self.trainer.precision.autocast():
+                    out = self.loss_fn(self.network, micro, step)
+                loss = out.loss.float() * weight
+                if replicas.distributed and index == last:
+                    pending = loss
+                else:
+                    self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
             for key, value in out.parts.items():
                 parts[key] = parts.get(key, 0.0) + value.detach().float().to(
                     loss_sum.device) * weight
-        return loss_sum, parts
+        return loss_sum, parts, pending
+
+    def _stand_in(self, batch: Batch) -> torch.Tensor:
+        """A weight-0 loss on one sample, run with gradient sync: a rank that ran out of
+        memory still makes this attempt's one synchronised forward and backward, so the
+        ranks' DDP reducers stay in step when they all retry."""
+        micro = next(iter(batch.shard(0, len(batch)).split(1)))
+        with self.trainer.precision.autocast():
+            out = self.loss_fn(self.network, micro, self.state.step)
+        return out.loss.float() * 0.0
 
     def _guard(self, finite: bool, loss: float, norm: float) -> bool:
         """Apply the NaN/Inf policy; returns whether the step is skipped."""
@@ -256,12 +293,15 @@ class FitLoop:
     def _end_epoch(self, record: TrackRecord) -> None:
         state, key, module = self.state, self.key, self.module
         row: dict[str, Any] = {"epoch": state.epoch + 1, **state.stats.summary()}
-        if self.validate is not None:
-            module.eval()
-            with torch.inference_mode():
-                row.update({f"val_{name}": float(value)
-                            for name, value in self.validate(module).items()})
-            module.train()
+        if self.validate is not None:  # on rank 0; the others get its metrics
+            metrics = None
+            if self.replicas.is_main:
+                module.eval()
+                with torch.inference_mode():
+                    metrics = {f"val_{name}": float(value)
+                               for name, value in self.validate(module).items()}
+                module.train()
+            row.update(self.replicas.broadcast(metrics))
         if key is not None and key not in row:
             raise ValueError(f"validate() returned no {key[4:]!r}; it returned "
                              f"{[name[4:] for name in row if name.startswith('val_')]}")
@@ -297,6 +337,8 @@ class FitLoop:
     def save_full(self) -> Path | None:
         """Write the resumable `last.pt`; None (and a warning) without a checkpoint folder."""
         path, state = self.manager.last_path, self.state
+        if not self.replicas.is_main:
+            return None
         if path is None:
             logger.warning("no checkpoint_dir configured: no checkpoint written")
             return None
@@ -316,6 +358,7 @@ class FitLoop:
         if changed:
             logger.warning("resuming %s with changed settings (now, then): %s", path, changed)
         self.state = state = RunState.from_dict(payload["trainer"])
+        self.replicas.decorrelate(self.config.seed, state.step)  # rank 0's stream was saved
         for row in state.history:  # the warnings the interrupted run had fired
             self.warnings.check(row)
         logger.info("resuming %s at epoch %d, batch %d (step %d)", path, state.epoch + 1,

@@ -26,6 +26,7 @@ from recsys_lib.training.plan import (
 )
 from recsys_lib.training.precision import configure_cuda, resolve_precision
 from recsys_lib.training.recovery import StopFlag, signals_stop
+from recsys_lib.training.replicas import Replicas
 from recsys_lib.training.state import LossFn, StepCallback, TrainResult, ValidateFn
 
 __all__ = ["ModuleSource", "Trainer", "seed_everything"]
@@ -68,7 +69,8 @@ class Trainer:
     def __init__(self, config: TrainerConfig, *, callbacks: Sequence[StepCallback] = (),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
+        self.replicas = Replicas.current()
+        self.device = self.replicas.device(resolve_device(config.device))
         self.precision = resolve_precision(str(config.mixed_precision), self.device)
         self.callbacks = list(callbacks)
         self.memory = MemoryMonitor(interval_s=_MONITOR_INTERVAL_S)
@@ -139,6 +141,7 @@ class Trainer:
         configure_cuda(self.device)
         self._stop = StopFlag()
         network = module if isinstance(module, nn.Module) else module()
+        self.replicas.decorrelate(self.config.seed)
         loop = FitLoop(self, network, loss_fn, train, validate=validate, metric=metric,
                        mode=mode, stop=self._stop, target=target)
         if resume_from is not None:
