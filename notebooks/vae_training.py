@@ -80,6 +80,9 @@ TEST_FRACTION = 0.2
 SEED = 42
 MODEL_SEED = None
 ENSEMBLE_SEEDS = 1
+# GPUS: CUDA cards to train on, one process each, data parallel (Kaggle's "GPU T4 x2"
+# uses both with None); None: every visible card. Ignored on the CPU.
+GPUS = None
 RESULTS_DIR = None
 TOP_K = 10
 # ON_BAD_ROWS: "error" stops at the first malformed row (naming its line); "skip" skips them.
@@ -148,12 +151,13 @@ record.set_data(vae_split.summary())
 data.footprint_table()
 
 # %% [markdown]
-# ## 3. Plan: parameters, estimated training memory, verdict
+# ## 3. Plan: parameters, estimated training memory, verdict (per card with several GPUs)
 
 # %%
-from recsys_lib.runs.vae import plan_vae
+from recsys_lib.runs.vae import plan_vae, training_world_size
 
-config, plan = plan_vae(config, vae_split.fit)
+world_size = training_world_size(params.GPUS, config.trainer.device)
+config, plan = plan_vae(config, vae_split.fit, world_size=world_size)
 print(plan.preflight.message)
 if plan.verdict == "will not fit":
     print(
@@ -178,13 +182,17 @@ plan.to_frame()
 # after the current step with a checkpoint written: set `RESUME` to the run folder to
 # continue from it. With `ENSEMBLE_SEEDS` > 1, that many models train this way on the same
 # split (model seeds `MODEL_SEED`, `MODEL_SEED + 1`, ...; `SEED` keeps the data fixed) and
-# the reported model averages their predictions and scores.
+# the reported model averages their predictions and scores. With two or more GPUs
+# (`GPUS`), one worker process per card trains on its share of every batch (PyTorch's
+# DistributedDataParallel; the effective batch is unchanged) and the cell collects rank
+# 0's result; the checkpoints are the same, so a run resumes on any number of cards.
 
 # %%
 from recsys_lib.runs.vae import train_vae
 
 trained = train_vae(config, vae_split, data.train, memory,
-                    ensemble_seeds=params.ENSEMBLE_SEEDS, resume=bool(params.RESUME))
+                    ensemble_seeds=params.ENSEMBLE_SEEDS, resume=bool(params.RESUME),
+                    world_size=world_size)
 for name, selection in trained.selections.items():
     print(f"{name}: {selection.result_.message}")
 warnings = trained.warnings()

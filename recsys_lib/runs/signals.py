@@ -55,6 +55,10 @@ class RunInterrupted(Exception):
         saved = f"; checkpoint {checkpoint} written" if checkpoint else ""
         super().__init__(f"interrupted by {signal_name}{saved}")
 
+    def __reduce__(self) -> tuple[type[RunInterrupted], tuple[str, Path | None]]:
+        # Pickled by its own arguments: a data-parallel worker raises it to the notebook.
+        return type(self), (self.signal_name, self.checkpoint)
+
 
 def interrupt_on_sigterm() -> bool:
     """In the main thread, make SIGTERM raise `RunInterrupted("SIGTERM")` (once; repeats

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_lib.data import Interactions, split_ratings
+from recsys_lib.device import resolve_device
 from recsys_lib.memory import MemoryMonitor, TrackRecord
 from recsys_lib.models.base import Recommender
 from recsys_lib.models.vae import VAE_KINDS, RunConfig, VAERecommender, load_config, vae_kind
@@ -33,8 +34,10 @@ __all__ = [
     "plan_vae",
     "refit_epochs",
     "refit_vae",
+    "train_on_rank",
     "train_vae",
     "training_warnings",
+    "training_world_size",
     "vae_data",
     "vae_run_config",
 ]
@@ -67,6 +70,8 @@ class VAEParams(NotebookParams):
         ENSEMBLE_SEEDS: members trained on the same split, with model seeds MODEL_SEED,
             MODEL_SEED + 1, ...; with more than one, their predictions and scores are
             averaged (`recsys_lib.models.vae.SeedEnsemble`).
+        GPUS: CUDA cards to train on, one process each (data parallel: each trains on its
+            share of every batch); None: every visible card. Ignored on the CPU.
     """
 
     CONFIG: str | None = None
@@ -82,6 +87,7 @@ class VAEParams(NotebookParams):
     TARGET_NDCG: float | None = None
     MODEL_SEED: int | None = None
     ENSEMBLE_SEEDS: int = 1
+    GPUS: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,7 +95,8 @@ class VAEParams(NotebookParams):
             raise ValueError("CONFIG must be a config name, a YAML path or None, got ''")
         if self.MODEL is not None:
             check_choice(self, "MODEL", tuple(VAE_KINDS))
-        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES", "TARGET_RMSE", "TARGET_NDCG"):
+        for name in ("EPOCHS", "BATCH_SIZE", "MAX_MINUTES", "TARGET_RMSE", "TARGET_NDCG",
+                     "GPUS"):
             check_positive(self, name, optional=True)
         check_positive(self, "TOP_K")
         check_positive(self, "ENSEMBLE_SEEDS")
@@ -162,11 +169,32 @@ def vae_data(data: PreparedData, seed: int = 42) -> VAEData:
     return VAEData(Interactions.from_ratings(split.train), Interactions.from_ratings(split.test))
 
 
-def plan_vae(config: RunConfig, train: Interactions) -> tuple[RunConfig, TrainingPlan]:
-    """The memory plan for `config` on `train`; when it will not fit and a smaller
-    micro-batch would, the config comes back with that micro-batch (same effective batch).
+def training_world_size(gpus: int | None, device: str | None) -> int:
+    """Training processes: one per CUDA card used (`gpus`; None: every visible card), one
+    on the CPU.
+
+    Raises:
+        ValueError: `gpus` asks for more cards than are visible.
     """
-    plan = config.build().plan(train)
+    import torch
+
+    if resolve_device(device) != "cuda":
+        if gpus is not None and gpus > 1:
+            logger.warning("GPUS=%d, but training runs on the CPU: one process", gpus)
+        return 1
+    visible = torch.cuda.device_count()
+    if gpus is not None and gpus > visible:
+        raise ValueError(f"GPUS={gpus}, but {visible} CUDA card(s) are visible")
+    return visible if gpus is None else gpus
+
+
+def plan_vae(config: RunConfig, train: Interactions, *, world_size: int = 1
+             ) -> tuple[RunConfig, TrainingPlan]:
+    """The memory plan for `config` on `train` (each card's, with `world_size` > 1); when
+    it will not fit and a smaller micro-batch would, the config comes back with that
+    micro-batch (same effective batch).
+    """
+    plan = config.build().plan(train, world_size=world_size)
     if plan.verdict == "will not fit" and plan.suggested_micro_batch:
         config = config.with_overrides({"micro_batch_size": plan.suggested_micro_batch})
     return config, plan
@@ -291,15 +319,27 @@ class TrainedVAE:
 
 def train_vae(
     config: RunConfig, data: VAEData, train: Interactions, memory: MemoryMonitor, *,
-    ensemble_seeds: int = 1, resume: bool = False,
+    ensemble_seeds: int = 1, resume: bool = False, world_size: int = 1,
 ) -> TrainedVAE:
     """Train each member (`member_configs`): select the epoch count on `data` (fit part,
     early stopping on the validation carve-out), then refit on all of `train`.
 
+    With `world_size` > 1, that many worker processes (one per GPU) train together, data
+    parallel (`recsys_lib.training.launch`), and rank 0's fits come back; checkpoints are
+    the same files as in one process, so a run resumes at any world size.
+
     Raises:
         RunInterrupted: a signal stopped training; the checkpoint it wrote is named.
         TrainingDiverged: the NaN/Inf guard stopped training.
+        WorkerDied: a worker process was killed (data parallel only).
     """
+    if world_size > 1:
+        from recsys_lib.training.launch import launch
+
+        label = f"train {vae_kind(config.model).name} on {world_size} processes"
+        with memory.track(label):
+            return launch(train_on_rank, world_size,
+                          (config, data, train, ensemble_seeds, resume))
     trained = TrainedVAE(vae_kind(config.model).name)
     with memory.track(f"train {trained.name}") as trained.record:
         for name, member_config in member_configs(config, ensemble_seeds).items():
@@ -311,6 +351,22 @@ def train_vae(
                                                      resume=resume)
             logger.info("%s: %s; refitted on all %d training ratings for %d epochs", name,
                         trained.selections[name].result_.message, train.nnz, epochs)
+    return trained
+
+
+def train_on_rank(config: RunConfig, data: VAEData, train: Interactions,
+                  ensemble_seeds: int = 1, resume: bool = False) -> TrainedVAE | None:
+    """One data-parallel worker's `train_vae` (the process group already joined): rank 0
+    returns the fits, without their Trainers (threads do not cross processes); the
+    others return None."""
+    from recsys_lib.training.replicas import Replicas
+
+    trained = train_vae(config, data, train, MemoryMonitor(), ensemble_seeds=ensemble_seeds,
+                        resume=resume)
+    if not Replicas.current().is_main:
+        return None
+    for model in (*trained.selections.values(), *trained.members.values()):
+        model.trainer_ = None
     return trained
 
 

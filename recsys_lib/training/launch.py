@@ -65,8 +65,8 @@ def init_from_environment(backend: str | None = None) -> Replicas:
     if not dist.is_initialized():
         dist.init_process_group(backend or default_backend(), timeout=COLLECTIVE_TIMEOUT)
     replicas = Replicas.current()
-    if not replicas.is_main:  # one log, rank 0's; the others speak up for problems only
-        logging.getLogger("recsys_lib").setLevel(logging.WARNING)
+    if not replicas.is_main:  # one log, rank 0's; the others report errors only
+        logging.getLogger("recsys_lib").setLevel(logging.ERROR)
     return replicas
 
 
@@ -121,12 +121,18 @@ def _run_rank(rank: int, fn: Callable[..., Any], args: tuple[Any, ...], world_si
 
 def _worker_error(folder: Path, world_size: int, failure: ProcessException
                   ) -> BaseException:
-    """The error to raise for a failed launch: the exception of the rank that failed
-    first, else `WorkerDied` naming the rank and how it ended."""
-    path = folder / f"error-{failure.error_index}.pkl"
-    if path.is_file():
-        with open(path, "rb") as file:
-            return pickle.load(file)
+    """The error to raise for a failed launch: the exception of the rank that failed first
+    (rank 0's when it raised the same kind: it names the files it wrote), else `WorkerDied`
+    naming the rank and how it ended."""
+    errors = {}
+    for rank in (failure.error_index, 0):
+        path = folder / f"error-{rank}.pkl"
+        if path.is_file():
+            with open(path, "rb") as file:
+                errors[rank] = pickle.load(file)
+    if failure.error_index in errors:
+        first = errors[failure.error_index]
+        return errors[0] if type(errors.get(0)) is type(first) else first
     how = (f"was killed by {failure.signal_name}"
            if isinstance(failure, ProcessExitedException) and failure.signal_name
            else f"failed ({failure})")

@@ -82,14 +82,17 @@ class Trainer:
         self._stop.request(reason)
 
     def plan(self, module: nn.Module, activation_bytes_per_sample: int,
-             available_bytes: int | None = None, *, data_bytes: int = 0) -> TrainingPlan:
+             available_bytes: int | Sequence[int] | None = None, *, data_bytes: int = 0,
+             world_size: int = 1) -> TrainingPlan:
         """Memory plan for this config's batch, micro-batch, device and precision.
 
         Args:
             module: the network (parameters are counted, not allocated).
             activation_bytes_per_sample: bytes of activations and their gradients per sample.
-            available_bytes: memory to compare with; None reads it from the device.
+            available_bytes: memory to compare with (one value per card with several);
+                None reads it from the device.
             data_bytes: bytes of training data the batch source holds.
+            world_size: data-parallel processes (one per GPU; see `plan_training`).
         """
         return plan_training(
             module, batch_size=self.config.batch_size,
@@ -97,6 +100,7 @@ class Trainer:
             activation_bytes_per_sample=activation_bytes_per_sample, data_bytes=data_bytes,
             device=self.device, optimizer=self.config.optimizer,
             mixed_precision=self.precision.dtype is not None, available_bytes=available_bytes,
+            world_size=world_size,
         )
 
     def estimate_bytes(self, module: nn.Module, activation_bytes_per_sample: int, *,

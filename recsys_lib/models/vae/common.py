@@ -245,13 +245,16 @@ class VAERecommender(Recommender):
             raise AttributeError("history_ exists after fit()")
         return self.result_.history
 
-    def plan(self, train: Interactions, available_bytes: int | None = None) -> TrainingPlan:
+    def plan(self, train: Interactions, available_bytes: int | Sequence[int] | None = None,
+             *, world_size: int = 1) -> TrainingPlan:
         """Memory plan of fitting on `train` with these settings, without allocating the
         network (parameters are counted on torch's meta device); its `estimate_bytes` is
-        what `estimate_fit_bytes` returns for this model and data size."""
+        what `estimate_fit_bytes` returns for this model and data size. With `world_size`
+        data-parallel processes, each card's verdict (see `Trainer.plan`)."""
         trainer, network, activations, data = self._memory_terms(train.n_users, train.n_items,
                                                                  train.nnz)
-        return trainer.plan(network, activations, available_bytes, data_bytes=data)
+        return trainer.plan(network, activations, available_bytes, data_bytes=data,
+                            world_size=world_size)
 
     @fit_estimate
     def estimate_fit_bytes(cls, n_users: int, n_items: int, nnz: int, *,
