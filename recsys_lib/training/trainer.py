@@ -50,6 +50,12 @@ class Trainer:
     """Trains a torch module on batches with AMP, accumulation, clipping, schedules,
     early stopping, checkpoints and fault recovery (see `TrainerConfig`).
 
+    Inside an initialised torch.distributed group (`torchrun`, or workers started by
+    `recsys_lib.training.launch.launch`) the fit is data parallel: each rank trains on its
+    share of every effective batch through DistributedDataParallel, on its own card ("cuda"
+    becomes "cuda:<local rank>"), and only rank 0 writes checkpoints (see
+    `recsys_lib.training.replicas`).
+
     Creating a Trainer only resolves the device and precision; it touches no global state,
     so one can be built just to `plan`. `fit` seeds every generator with `config.seed` and
     switches on TF32 and cuDNN autotuning on CUDA.
