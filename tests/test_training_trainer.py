@@ -237,6 +237,21 @@ def test_early_stopping_restores_the_best_weights():
                                                       strict=True))
 
 
+def test_resuming_an_early_stopped_run_trains_no_further_epoch(tmp_path):
+    def worsening(module):
+        worsening.calls += 1
+        return {"loss": float(worsening.calls)}
+
+    worsening.calls = 0
+    cfg = config(epochs=6, patience=2, checkpoint_dir=str(tmp_path), full_checkpoints=True)
+    _, _, first = run(cfg, validate=worsening)
+    assert (first.stop_reason, len(first.history)) == ("early_stopping", 3)
+    _, _, resumed = run(cfg, validate=worsening, resume_from=tmp_path / "last.pt")
+    assert (resumed.stop_reason, len(resumed.history), resumed.best_epoch) == (
+        "early_stopping", 3, 1)
+    assert worsening.calls == 3  # no epoch was trained or validated again
+
+
 @pytest.mark.parametrize(("mode", "scores", "target", "epochs_run", "met"), [
     ("min", [0.9, 0.86, 0.85, 0.84], 0.86, 2, True),   # <= target stops at epoch 2
     ("max", [0.1, 0.2, 0.25, 0.3], 0.25, 3, True),     # >= target stops at epoch 3

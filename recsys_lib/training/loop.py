@@ -123,10 +123,16 @@ class FitLoop:
             self._end_epoch(record)
             if cfg.full_checkpoints:
                 self.save_full()
-            if self._reached(state.history[-1]):
-                self.stop.request("target_reached")
-            elif self.key and cfg.patience is not None and state.since_best >= cfg.patience:
-                self.stop.request("early_stopping")
+            self._stop_if_done(state.history[-1])
+
+    def _stop_if_done(self, row: dict[str, Any]) -> None:
+        """Request the stop a finished epoch (`row`) calls for: its target reached, or no
+        improvement for `patience` epochs."""
+        if self._reached(row):
+            self.stop.request("target_reached")
+        elif (self.key and self.config.patience is not None
+              and self.state.since_best >= self.config.patience):
+            self.stop.request("early_stopping")
 
     def _reached(self, row: dict[str, Any]) -> bool:
         """Whether the epoch's validation metric in `row` reached the target."""
@@ -361,6 +367,8 @@ class FitLoop:
         self.replicas.decorrelate(self.config.seed, state.step)  # rank 0's stream was saved
         for row in state.history:  # the warnings the interrupted run had fired
             self.warnings.check(row)
+        if state.history and state.batch == 0:  # a run that had stopped after an epoch
+            self._stop_if_done(state.history[-1])  # stays stopped: no extra epoch
         logger.info("resuming %s at epoch %d, batch %d (step %d)", path, state.epoch + 1,
                     state.batch, state.step)
 
