@@ -42,12 +42,11 @@ def confidence_matrix(
         keep = data >= min_rating
         indptr = np.concatenate([[0], np.cumsum(keep)])[indptr]
         data, indices = data[keep], indices[keep]
+    confidence = data.astype(np.float32, copy=True)  # one new array, scaled in place
+    confidence *= np.float32(alpha)
+    confidence += np.float32(1.0)
     return sp.csr_matrix(
-        (
-            (1.0 + alpha * data.astype(np.float32)).astype(np.float32, copy=False),
-            indices.astype(np.int32, copy=False),
-            indptr.astype(np.int32, copy=False),
-        ),
+        (confidence, indices.astype(np.int32, copy=False), indptr.astype(np.int32, copy=False)),
         shape=user_items.shape,
     )
 
