@@ -81,10 +81,35 @@ def test_memory_budget_caps_the_items_to_what_fits(train: Interactions) -> None:
 
 
 def test_estimate_counts_one_float32_items_squared_array() -> None:
-    small = EASE.estimate_fit_bytes(1_000, 1_000, 10_000, max_items=None)
-    large = EASE.estimate_fit_bytes(1_000, 3_000, 10_000, max_items=None)
+    small = EASE.estimate_fit_bytes(5_000, 1_000, 10_000, max_items=None)
+    large = EASE.estimate_fit_bytes(5_000, 3_000, 10_000, max_items=None)
     assert large - small == 4 * (3_000**2 - 1_000**2) + 4 * 2_000  # + the column pointers
-    assert EASE(max_items=1_000).estimate_fit_bytes(1_000, 3_000, 10_000) == small
+    assert EASE(max_items=1_000).estimate_fit_bytes(5_000, 3_000, 10_000) == small
+
+
+def test_estimate_with_fewer_users_than_items_adds_the_woodbury_arrays() -> None:
+    direct = EASE.estimate_fit_bytes(3_000, 3_000, 10_000, max_items=None)
+    woodbury = EASE.estimate_fit_bytes(2_999, 3_000, 10_000, max_items=None)
+    # two float32 users x items, two float64 users x users; one user's row pointer less
+    assert woodbury - direct == 2 * 4 * 2_999 * 3_000 + 2 * 8 * 2_999**2 - 4
+    budget = woodbury + 1
+    assert EASE.max_items_fitting(2_999, 10_000, budget) == 3_000
+    assert EASE.max_items_fitting(2_999, 10_000, budget - 2) < 3_000
+
+
+def test_fewer_users_than_items_match_the_closed_form() -> None:
+    # 3 users x 6 items: the weights come from the users x users inverse (Woodbury)
+    rated = np.array([[1, 1, 0, 1, 0, 0], [0, 1, 1, 0, 1, 0], [1, 1, 1, 0, 0, 1]], dtype=bool)
+    users, items = np.nonzero(rated)
+    train = Interactions.from_ratings(pd.DataFrame(
+        {"user_id": users + 1, "item_id": items + 1, "rating": np.full(len(users), 4.0)}
+    ))
+    for lam in (0.7, 500.0):
+        model = EASE(lam=lam).fit(train)
+        assert model.weights_.dtype == np.float32 and model.weights_.flags.c_contiguous
+        expected = _closed_form(rated, lam)
+        np.testing.assert_allclose(model.weights_, expected, atol=1e-6 * np.abs(expected).max())
+        assert np.all(np.diag(model.weights_) == 0)
 
 
 def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:

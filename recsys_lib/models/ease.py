@@ -31,9 +31,12 @@ def ease_weights(
     """EASE's item-item weights `B = I - P / diag(P)`, `P = (X^T X + lam I)^-1`, diag(B) = 0.
 
     X is the binary (rated = 1) users x items matrix. One float32 items x items array is
-    allocated: the Gram matrix is written into it block by block from sparse products,
-    then LAPACK's Cholesky factorisation (spotrf) and inverse (spotri) overwrite it, and
-    the scaling to B happens in place.
+    allocated. With fewer users than items, Woodbury's identity gives
+    `P = (I - G) / lam`, `G = X^T (X X^T + lam I)^-1 X`, so `B_ij = G_ij / (1 - G_jj)`:
+    a users x users float64 inverse and one sparse-dense product write G, scaled to B in
+    place. Otherwise the Gram matrix is written into the array block by block from sparse
+    products, then LAPACK's Cholesky factorisation (spotrf) and inverse (spotri)
+    overwrite it, and the scaling to B happens in place.
 
     Args:
         user_items: float32 users x items CSR (stored entries count as interactions).
@@ -47,18 +50,44 @@ def ease_weights(
         ValueError: lam <= 0.
         np.linalg.LinAlgError: the factorisation failed (a non-finite input).
     """
-    from scipy.linalg import lapack
-
     if not lam > 0:
         raise ValueError(f"lam must be > 0, got {lam}")
-    n_items = user_items.shape[1]
     binary = _binary(user_items)
+    if binary.shape[0] < binary.shape[1]:
+        return _weights_through_users(binary, lam)
+    return _weights_through_items(binary, lam, block_bytes)
+
+
+def _weights_through_users(binary: sp.csr_matrix, lam: float) -> np.ndarray:
+    """B from G = X^T (X X^T + lam I)^-1 X (Woodbury), for fewer users than items."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    n_users = binary.shape[0]
+    kernel = (binary @ binary.T).toarray().astype(np.float64)
+    kernel.flat[:: n_users + 1] += lam
+    factor = cho_factor(kernel, lower=True, overwrite_a=True)
+    inverse = cho_solve(factor, np.eye(n_users), overwrite_b=True).astype(np.float32)
+    del kernel, factor
+    solved = np.ascontiguousarray((binary.T @ inverse).T)  # (X X^T + lam I)^-1 X
+    del inverse
+    weights = binary.T.tocsr() @ solved
+    del solved
+    weights /= (1.0 - weights.diagonal())[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def _weights_through_items(binary: sp.csr_matrix, lam: float, block_bytes: int) -> np.ndarray:
+    """B from the items x items Gram matrix, factorised and inverted in place."""
+    from scipy.linalg import lapack
+
+    n_items = binary.shape[1]
     items_users = binary.T.tocsr()
     gram = np.empty((n_items, n_items), dtype=np.float32)
     block = max(1, block_bytes // (_BYTES_PER_GRAM_CELL * max(n_items, 1)))
     for start in range(0, n_items, block):
         (items_users[start : start + block] @ binary).toarray(out=gram[start : start + block])
-    del binary, items_users
+    del items_users
     gram.flat[:: n_items + 1] += np.float32(lam)
     # gram is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
     # works on it in place (f2py copies only arrays of another order or dtype). The
@@ -176,10 +205,14 @@ class EASE(Recommender):
     def max_items_fitting(cls, n_users: int, nnz: int, budget_bytes: int) -> int:
         """Most items whose fit (see `estimate_fit_bytes`) stays within `budget_bytes`."""
         left = budget_bytes - _sparse_work_bytes(n_users, 0, nnz)
-        n = math.isqrt(max(0, left) // dense_matrix_bytes((1,)))
-        while n > 0 and cls.estimate_fit_bytes(n_users, n, nnz, max_items=None) > budget_bytes:
-            n -= 1  # the column pointers' few bytes per item
-        return n
+        low, high = 0, math.isqrt(max(0, left) // dense_matrix_bytes((1,)))
+        while low < high:  # the estimate grows with the items: bisect
+            middle = (low + high + 1) // 2
+            if cls.estimate_fit_bytes(n_users, middle, nnz, max_items=None) <= budget_bytes:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def summary(self) -> str:
         """One line: lambda, items kept (and why capped), share of training ratings kept."""
@@ -236,10 +269,16 @@ class EASE(Recommender):
         cls, n_users: int, n_items: int, nnz: int, *, max_items: int | None = DEFAULT_MAX_ITEMS
     ) -> int:
         """The one float32 items x items array (Gram matrix, then its inverse, then B, all
-        in place), with items capped at `max_items`; the binary interactions and their
-        transpose (float32 CSR); one block of the Gram product."""
+        in place; or, with fewer users than items, G then B), with items capped at
+        `max_items`; the binary interactions and their transpose (float32 CSR); one block
+        of the Gram product; with fewer users than items, two float32 users x items
+        arrays and two float64 users x users ones (Woodbury's solve)."""
         n = n_items if max_items is None else min(n_items, max_items)
-        return dense_matrix_bytes((n, n)) + _sparse_work_bytes(n_users, n, nnz)
+        total = dense_matrix_bytes((n, n)) + _sparse_work_bytes(n_users, n, nnz)
+        if n_users < n:
+            total += 2 * dense_matrix_bytes((n_users, n))
+            total += 2 * dense_matrix_bytes((n_users, n_users), "float64")
+        return total
 
 
 def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:
