@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_lib.data import synthetic_ratings
 from recsys_lib.data.interactions import Interactions
-from recsys_lib.models import EASE
+from recsys_lib.models import EASE, Recommender
 
 # 5 users x 4 items; item rating counts 4, 2, 3, 1 (item 40 is the least rated)
 RATED = np.array(
@@ -120,6 +123,47 @@ def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
     users = train.user_ids
     for got, expected in zip(loaded.recommend(users, 4), model.recommend(users, 4), strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n_users", [150, 900])  # fewer / more users than items
+def test_saved_file_holds_the_recipe_not_the_weights_and_loads_equal(
+    n_users: int, tmp_path, caplog
+) -> None:
+    ratings = synthetic_ratings(n_users, 400, 12 * n_users, seed=5)
+    model = EASE(lam=50.0).fit(Interactions.from_ratings(ratings))
+    path = model.save(tmp_path / "ease")
+    train = model.train_.user_items
+    matrix_bytes = train.data.nbytes + train.indices.nbytes + train.indptr.nbytes
+    # the training matrix, the id maps and popularity, a few small arrays: not 4 x 400^2 bytes
+    assert path.stat().st_size < matrix_bytes + 16 * 400 + 16 * n_users + 8_000
+    assert path.stat().st_size < model.weights_.nbytes / 4
+    with caplog.at_level(logging.WARNING, logger="recsys_lib.models.ease"):
+        loaded = Recommender.load(path)
+    assert isinstance(loaded, EASE) and not caplog.records
+    np.testing.assert_array_equal(loaded.weights_, model.weights_)
+    users = model.train_.user_ids
+    for got, expected in zip(loaded.recommend(users, 10), model.recommend(users, 10), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_file_saved_with_its_weights_still_loads_them(train: Interactions, tmp_path) -> None:
+    model = EASE(lam=2.0).fit(train)
+    model.weights_ = model.weights_ + np.float32(1.0)  # not what a refit would give
+    state = model._get_state
+    model._get_state = lambda: {**state(), "weights": model.weights_}
+    loaded = EASE.load(model.save(tmp_path / "old"))
+    np.testing.assert_array_equal(loaded.weights_, model.weights_)
+
+
+def test_load_warns_when_the_recomputed_weights_differ(
+    train: Interactions, tmp_path, caplog
+) -> None:
+    model = EASE(lam=2.0).fit(train)
+    model.weights_ = model.weights_ * np.float32(2.0)  # the checksum saved is sum |2B|
+    with caplog.at_level(logging.WARNING, logger="recsys_lib.models.ease"):
+        loaded = EASE.load(model.save(tmp_path / "ease"))
+    assert "differ from the saved fit's" in caplog.text
+    np.testing.assert_allclose(loaded.weights_, model.weights_ / 2, atol=1e-6)
 
 
 @pytest.mark.parametrize(

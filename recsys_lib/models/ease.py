@@ -23,6 +23,7 @@ DEFAULT_MAX_ITEMS = 10_000  # 400 MB of float32 weights; ml-latest-small (9,724 
 BUDGET_FRACTION = 0.7  # share of the available memory the fit may plan to use (preflight's "fits")
 _GRAM_BLOCK_BYTES = 64 * 2**20  # sparse product work per block of Gram rows
 _BYTES_PER_GRAM_CELL = 12  # a block's sparse product: float32 value + int32 index + scipy's work
+_CHECKSUM_RTOL = 1e-4  # relative change of sum |B| on load beyond float32 rounding
 
 
 def ease_weights(
@@ -137,7 +138,9 @@ class EASE(Recommender):
     item index) that fit both `max_items` and the memory budget. Items outside that set
     are ranked after every kept item, most rated first, so EASE never recommends a
     dropped item above a kept one; `summary()` says how many items were kept and what
-    share of the training ratings they hold.
+    share of the training ratings they hold. `save` writes the training matrix and the
+    kept items, not B (4 x items^2 bytes): `load` recomputes B, deterministically, in the
+    time and memory of a fit (a warning says if it differs from the saved fit's).
 
     Args:
         lam: L2 weight lambda (in interactions; Steck used 200-1000 on MovieLens-20M).
@@ -250,19 +253,29 @@ class EASE(Recommender):
         }
 
     def _get_state(self) -> dict[str, np.ndarray]:
+        """The recipe of the weights, not the weights: the kept items (the training matrix
+        is saved with every model) and a checksum; `load` recomputes B from them."""
         return {
             "kept": self.kept_,
-            "weights": self.weights_,
+            "weights_abs_sum": np.array(_abs_sum(self.weights_)),
             "rating_share_kept": np.array(self.rating_share_kept_),
             "cap_reason": np.array(self.cap_reason_),
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.kept_, self.weights_ = state["kept"], state["weights"]
+        self.kept_ = state["kept"]
         self.n_items_kept_ = len(self.kept_)
         self.rating_share_kept_ = float(state["rating_share_kept"])
         self.cap_reason_ = str(state["cap_reason"])
         self._kept_interactions = self._tail = None
+        if "weights" in state:  # a file saved with its weights (before the recipe)
+            self.weights_ = state["weights"]
+            return
+        self.weights_ = ease_weights(self._kept_matrix(), self.lam)
+        saved, again = float(state["weights_abs_sum"]), _abs_sum(self.weights_)
+        if abs(again - saved) > _CHECKSUM_RTOL * saved:
+            logger.warning("EASE: the weights recomputed on load differ from the saved fit's "
+                           "(sum |B| %.6g vs %.6g): another numpy or BLAS?", again, saved)
 
     @fit_estimate
     def estimate_fit_bytes(
@@ -286,6 +299,11 @@ def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:
     entries = 2 * nnz * (dense_matrix_bytes((1,)) + dense_matrix_bytes((1,), "int32"))
     pointers = dense_matrix_bytes((n_users + n_items + 2,), "int32")
     return entries + pointers + _GRAM_BLOCK_BYTES
+
+
+def _abs_sum(weights: np.ndarray) -> float:
+    """sum |B| in float64: the checksum a loaded model's recomputed weights are checked by."""
+    return float(np.abs(weights).sum(dtype=np.float64))
 
 
 def _tail_scores(popularity: np.ndarray, kept: np.ndarray) -> np.ndarray:
