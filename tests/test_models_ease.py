@@ -28,6 +28,11 @@ def train() -> Interactions:
     )
 
 
+def _weights(model: EASE) -> np.ndarray:
+    """B over the kept items, from its rows."""
+    return model.weight_rows(np.arange(model.n_items_kept_))
+
+
 def _closed_form(x: np.ndarray, lam: float) -> np.ndarray:
     """B = I - P / diag(P), P = (X^T X + lam I)^-1, in float64."""
     x = x.astype(np.float64)
@@ -90,14 +95,15 @@ def test_estimate_counts_one_float32_items_squared_array() -> None:
     assert EASE(max_items=1_000).estimate_fit_bytes(5_000, 3_000, 10_000) == small
 
 
-def test_estimate_with_fewer_users_than_items_adds_the_woodbury_arrays() -> None:
-    direct = EASE.estimate_fit_bytes(3_000, 3_000, 10_000, max_items=None)
-    woodbury = EASE.estimate_fit_bytes(2_999, 3_000, 10_000, max_items=None)
-    # two float32 users x items, two float64 users x users; one user's row pointer less
-    assert woodbury - direct == 2 * 4 * 2_999 * 3_000 + 2 * 8 * 2_999**2 - 4
-    budget = woodbury + 1
-    assert EASE.max_items_fitting(2_999, 10_000, budget) == 3_000
-    assert EASE.max_items_fitting(2_999, 10_000, budget - 2) < 3_000
+def test_estimate_with_fewer_users_than_items_counts_woodbury_arrays_not_items_squared():
+    small = EASE.estimate_fit_bytes(100, 1_000, 10_000, max_items=None)
+    large = EASE.estimate_fit_bytes(100, 3_000, 10_000, max_items=None)
+    # two float32 users x items arrays per item, + the column pointers
+    assert large - small == 2_000 * (2 * 4 * 100 + 4)
+    fixed = small - 1_000 * (2 * 4 * 100 + 4)
+    assert fixed - EASE.estimate_fit_bytes(100, 0, 10_000, max_items=None) == 2 * 8 * 100**2
+    assert EASE.max_items_fitting(100, 10_000, large) == 3_000
+    assert EASE.max_items_fitting(100, 10_000, large - 1) == 2_999
 
 
 def test_fewer_users_than_items_match_the_closed_form() -> None:
@@ -109,10 +115,17 @@ def test_fewer_users_than_items_match_the_closed_form() -> None:
     ))
     for lam in (0.7, 500.0):
         model = EASE(lam=lam).fit(train)
-        assert model.weights_.dtype == np.float32 and model.weights_.flags.c_contiguous
+        assert model.weights_ is None and model.solved_.shape == (3, 6)  # no 6 x 6 array
         expected = _closed_form(rated, lam)
-        np.testing.assert_allclose(model.weights_, expected, atol=1e-6 * np.abs(expected).max())
-        assert np.all(np.diag(model.weights_) == 0)
+        weights = _weights(model)
+        assert weights.dtype == np.float32 and np.all(np.diag(weights) == 0)
+        np.testing.assert_allclose(weights, expected, atol=1e-6 * np.abs(expected).max())
+        # user 1 rated items 1, 2, 4: the others ranked by X_u @ B
+        items, scores = model.recommend(np.array([1]), k=3)
+        user_scores = rated[0].astype(np.float64) @ expected
+        order = np.array([2, 4, 5])[np.argsort(-user_scores[[2, 4, 5]], kind="stable")]
+        np.testing.assert_array_equal(items[0], order + 1)
+        np.testing.assert_allclose(scores[0], user_scores[order], rtol=1e-4, atol=1e-7)
 
 
 def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
@@ -136,11 +149,12 @@ def test_saved_file_holds_the_recipe_not_the_weights_and_loads_equal(
     matrix_bytes = train.data.nbytes + train.indices.nbytes + train.indptr.nbytes
     # the training matrix, the id maps and popularity, a few small arrays: not 4 x 400^2 bytes
     assert path.stat().st_size < matrix_bytes + 16 * 400 + 16 * n_users + 8_000
-    assert path.stat().st_size < model.weights_.nbytes / 4
+    assert path.stat().st_size < 4 * model.n_items_kept_**2 / 4
     with caplog.at_level(logging.WARNING, logger="recsys_lib.models.ease"):
         loaded = Recommender.load(path)
     assert isinstance(loaded, EASE) and not caplog.records
-    np.testing.assert_array_equal(loaded.weights_, model.weights_)
+    assert (loaded.weights_ is None) == (n_users < model.n_items_kept_)
+    np.testing.assert_array_equal(_weights(loaded), _weights(model))
     users = model.train_.user_ids
     for got, expected in zip(loaded.recommend(users, 10), model.recommend(users, 10), strict=True):
         np.testing.assert_array_equal(got, expected)
