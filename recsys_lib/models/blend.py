@@ -1,4 +1,4 @@
-"""A blend of models: weights learned on an inner held-out split, members refit on all data."""
+"""A blend of models: weights learned on an inner held-out split, members fit on all data."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def normalised_scores(scores: Any) -> np.ndarray:
 
 
 class Blend(Recommender):
-    """Fits its members on an inner split of the training data, learns blend weights on the
-    held-out part, then refits the members on all the training data.
+    """Fits copies of its members on an inner split of the training data, learns blend
+    weights on the held-out part, then fits the members on all the training data: a
+    member already fitted on that very `Interactions` (the same object) is used as it is,
+    so models fitted anyway (as in the classical notebook) are not fitted twice.
 
     Ratings: ridge regression (unpenalised intercept) of the held-out ratings on the
     rating members' predictions; the blend predicts `intercept + sum w_m prediction_m`,
@@ -58,9 +60,9 @@ class Blend(Recommender):
     that predicts ratings.
 
     Args:
-        members: name -> unfitted model (the blend fits them), or the specs `get_params`
-            returns ({"class": name in recsys_lib.models, "params": {...}}); None: the
-            `DEFAULT_MEMBERS`.
+        members: name -> model (fitted or not: `fit` fits in place any member not already
+            fitted on its training data), or the specs `get_params` returns ({"class":
+            name in recsys_lib.models, "params": {...}}); None: the `DEFAULT_MEMBERS`.
         holdout_fraction: share of the training ratings held out to learn the weights.
         ridge: L2 weight on the rating weights (in squared stars).
         k: ranking cut-off the ranking weights are chosen for.
@@ -119,8 +121,11 @@ class Blend(Recommender):
         del fitted
         ratings = train.user_items.data
         self.rating_range_ = (float(ratings.min()), float(ratings.max()))
-        for model in self.members.values():
-            model.fit(train)
+        for name, model in self.members.items():
+            if model.train_ is train:
+                logger.debug("blend member %s is already fitted on this training data", name)
+            else:
+                model.fit(train)
         logger.info("%s", self.describe())
 
     def _rating_members(self) -> list[str]:
@@ -278,8 +283,6 @@ class Blend(Recommender):
 def _member(name: str, spec: Recommender | Mapping[str, Any]) -> Recommender:
     """A member model from a model or a {"class", "params"} spec."""
     if isinstance(spec, Recommender):
-        if spec.train_ is not None:
-            raise ValueError(f"member {name!r} is already fitted; pass an unfitted model")
         return spec
     if not isinstance(spec, Mapping) or set(spec) != {"class", "params"}:
         raise ValueError(
