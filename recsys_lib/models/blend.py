@@ -56,8 +56,8 @@ class Blend(Recommender):
     clipped to the training range. Ranking: `sum w_m z_m`, where `z_m` is member m's
     score row standardised over the items (`normalised_scores`); the weights are found by
     coordinate search over `RANKING_WEIGHTS` (two rounds, starting from the best single
-    member) maximising NDCG@`k` of the held-out users. `predict` needs at least one member
-    that predicts ratings.
+    member; each weight direction scored once) maximising NDCG@`k` of the held-out users.
+    `predict` needs at least one member that predicts ratings.
 
     Args:
         members: name -> model (fitted or not: `fit` fits in place any member not already
@@ -166,12 +166,18 @@ class Blend(Recommender):
         seen = inner.user_items[users]
         blocks = np.stack([normalised_scores(m._score(users)) for m in fitted.values()])
 
+        scored: dict[tuple[float, ...], float] = {}
+
         def ndcg(weights: np.ndarray) -> float:
-            scores = np.tensordot(weights.astype(np.float32), blocks, axes=1)
-            best, _ = top_k_numpy(mask_seen(scores, seen), self.k)
-            return ranking_metrics(best, rows, item_cols, n_items=inner.n_items)[
-                f"ndcg@{self.k}"
-            ]
+            # scaling every weight by one factor ranks alike: each direction is scored once
+            direction = tuple(np.round(weights / weights.max(), 9))
+            if direction not in scored:
+                scores = np.tensordot(weights.astype(np.float32), blocks, axes=1)
+                best, _ = top_k_numpy(mask_seen(scores, seen), self.k)
+                scored[direction] = ranking_metrics(best, rows, item_cols, n_items=inner.n_items)[
+                    f"ndcg@{self.k}"
+                ]
+            return scored[direction]
 
         singles = [ndcg(np.eye(n_members)[m]) for m in range(n_members)]
         weights = np.eye(n_members)[int(np.argmax(singles))]
