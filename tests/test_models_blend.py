@@ -9,7 +9,7 @@ import pytest
 from recsys_lib.data import split_ratings, synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.models import SVD, BiasBaseline, Blend, ItemKNN, Popularity
+from recsys_lib.models import EASE, SVD, BiasBaseline, Blend, ItemKNN, Popularity, Recommender
 from recsys_lib.models.blend import normalised_scores
 
 
@@ -101,7 +101,49 @@ def test_bad_members_are_named(members: dict, message: str) -> None:
         Blend(members)
 
 
-def test_a_fitted_member_is_refused(tiny_ratings: pd.DataFrame) -> None:
-    fitted = BiasBaseline().fit(Interactions.from_ratings(tiny_ratings))
-    with pytest.raises(ValueError, match="'baseline' is already fitted"):
-        Blend({"baseline": fitted})
+def test_members_fitted_on_the_same_training_data_are_used_not_refit(split) -> None:
+    train = Interactions.from_ratings(split.train)
+    members = _members()
+    for model in members.values():
+        model.fit(train)
+    other = Interactions.from_ratings(split.train.iloc[: len(split.train) // 2])
+    members["svd"].fit(other)  # fitted, but on other data: the blend refits it on train
+    fitted = {name: _fit_count(model) for name, model in members.items()}
+    blend = Blend(members).fit(train, seed=1)
+    assert all(blend.members[name] is model for name, model in members.items())
+    assert {name: count() for name, count in fitted.items()} == {
+        "baseline": 0, "svd": 1, "knn": 0, "popularity": 0
+    }
+    assert all(model.train_ is train for model in members.values())
+    # the same weights and predictions as a blend that fits its members itself
+    fresh = Blend(_members()).fit(train, seed=1)
+    np.testing.assert_array_equal(blend.ranking_weights_, fresh.ranking_weights_)
+    np.testing.assert_allclose(blend.rating_weights_, fresh.rating_weights_)
+    users, items = split.test["user_id"].to_numpy(), split.test["item_id"].to_numpy()
+    np.testing.assert_allclose(blend.predict(users, items), fresh.predict(users, items), atol=1e-6)
+
+
+def test_a_saved_blend_with_ease_holds_no_weight_matrix_and_loads_equal(split, tmp_path) -> None:
+    train = Interactions.from_ratings(split.train)
+    blend = Blend({"baseline": BiasBaseline(), "ease": EASE(lam=50.0)}).fit(train)
+    path = blend.save(tmp_path / "blend")
+    matrix = train.user_items
+    matrix_bytes = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+    n_kept = blend.members["ease"].n_items_kept_
+    assert path.stat().st_size < matrix_bytes + 32 * (train.n_users + train.n_items) + 10_000
+    assert path.stat().st_size < 4 * n_kept**2 / 2  # EASE's dense B would take 4 n^2 bytes
+    loaded = Recommender.load(path)
+    users = split.test["user_id"].unique()
+    for got, expected in zip(loaded.recommend(users, 10), blend.recommend(users, 10), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    items = split.test["item_id"].to_numpy()
+    np.testing.assert_array_equal(loaded.predict(split.test["user_id"].to_numpy(), items),
+                                  blend.predict(split.test["user_id"].to_numpy(), items))
+
+
+def _fit_count(model):
+    """Counts the model's own `fit` calls from now on; returns the reader."""
+    calls = []
+    fit = model.fit
+    model.fit = lambda train: (calls.append(1), fit(train))[1]
+    return lambda: len(calls)

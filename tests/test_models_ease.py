@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_lib.data import synthetic_ratings
 from recsys_lib.data.interactions import Interactions
-from recsys_lib.models import EASE
+from recsys_lib.models import EASE, Recommender
 
 # 5 users x 4 items; item rating counts 4, 2, 3, 1 (item 40 is the least rated)
 RATED = np.array(
@@ -23,6 +26,11 @@ def train() -> Interactions:
     return Interactions.from_ratings(
         pd.DataFrame({"user_id": users + 1, "item_id": ITEM_IDS[items], "rating": stars})
     )
+
+
+def _weights(model: EASE) -> np.ndarray:
+    """B over the kept items, from its rows."""
+    return model.weight_rows(np.arange(model.n_items_kept_))
 
 
 def _closed_form(x: np.ndarray, lam: float) -> np.ndarray:
@@ -81,10 +89,43 @@ def test_memory_budget_caps_the_items_to_what_fits(train: Interactions) -> None:
 
 
 def test_estimate_counts_one_float32_items_squared_array() -> None:
-    small = EASE.estimate_fit_bytes(1_000, 1_000, 10_000, max_items=None)
-    large = EASE.estimate_fit_bytes(1_000, 3_000, 10_000, max_items=None)
+    small = EASE.estimate_fit_bytes(5_000, 1_000, 10_000, max_items=None)
+    large = EASE.estimate_fit_bytes(5_000, 3_000, 10_000, max_items=None)
     assert large - small == 4 * (3_000**2 - 1_000**2) + 4 * 2_000  # + the column pointers
-    assert EASE(max_items=1_000).estimate_fit_bytes(1_000, 3_000, 10_000) == small
+    assert EASE(max_items=1_000).estimate_fit_bytes(5_000, 3_000, 10_000) == small
+
+
+def test_estimate_with_fewer_users_than_items_counts_woodbury_arrays_not_items_squared():
+    small = EASE.estimate_fit_bytes(100, 1_000, 10_000, max_items=None)
+    large = EASE.estimate_fit_bytes(100, 3_000, 10_000, max_items=None)
+    # two float32 users x items arrays per item, + the column pointers
+    assert large - small == 2_000 * (2 * 4 * 100 + 4)
+    fixed = small - 1_000 * (2 * 4 * 100 + 4)
+    assert fixed - EASE.estimate_fit_bytes(100, 0, 10_000, max_items=None) == 2 * 8 * 100**2
+    assert EASE.max_items_fitting(100, 10_000, large) == 3_000
+    assert EASE.max_items_fitting(100, 10_000, large - 1) == 2_999
+
+
+def test_fewer_users_than_items_match_the_closed_form() -> None:
+    # 3 users x 6 items: the weights come from the users x users inverse (Woodbury)
+    rated = np.array([[1, 1, 0, 1, 0, 0], [0, 1, 1, 0, 1, 0], [1, 1, 1, 0, 0, 1]], dtype=bool)
+    users, items = np.nonzero(rated)
+    train = Interactions.from_ratings(pd.DataFrame(
+        {"user_id": users + 1, "item_id": items + 1, "rating": np.full(len(users), 4.0)}
+    ))
+    for lam in (0.7, 500.0):
+        model = EASE(lam=lam).fit(train)
+        assert model.weights_ is None and model.solved_.shape == (3, 6)  # no 6 x 6 array
+        expected = _closed_form(rated, lam)
+        weights = _weights(model)
+        assert weights.dtype == np.float32 and np.all(np.diag(weights) == 0)
+        np.testing.assert_allclose(weights, expected, atol=1e-6 * np.abs(expected).max())
+        # user 1 rated items 1, 2, 4: the others ranked by X_u @ B
+        items, scores = model.recommend(np.array([1]), k=3)
+        user_scores = rated[0].astype(np.float64) @ expected
+        order = np.array([2, 4, 5])[np.argsort(-user_scores[[2, 4, 5]], kind="stable")]
+        np.testing.assert_array_equal(items[0], order + 1)
+        np.testing.assert_allclose(scores[0], user_scores[order], rtol=1e-4, atol=1e-7)
 
 
 def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
@@ -95,6 +136,48 @@ def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
     users = train.user_ids
     for got, expected in zip(loaded.recommend(users, 4), model.recommend(users, 4), strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n_users", [150, 900])  # fewer / more users than items
+def test_saved_file_holds_the_recipe_not_the_weights_and_loads_equal(
+    n_users: int, tmp_path, caplog
+) -> None:
+    ratings = synthetic_ratings(n_users, 400, 12 * n_users, seed=5)
+    model = EASE(lam=50.0).fit(Interactions.from_ratings(ratings))
+    path = model.save(tmp_path / "ease")
+    train = model.train_.user_items
+    matrix_bytes = train.data.nbytes + train.indices.nbytes + train.indptr.nbytes
+    # the training matrix, the id maps and popularity, a few small arrays: not 4 x 400^2 bytes
+    assert path.stat().st_size < matrix_bytes + 16 * 400 + 16 * n_users + 8_000
+    assert path.stat().st_size < 4 * model.n_items_kept_**2 / 4
+    with caplog.at_level(logging.WARNING, logger="recsys_lib.models.ease"):
+        loaded = Recommender.load(path)
+    assert isinstance(loaded, EASE) and not caplog.records
+    assert (loaded.weights_ is None) == (n_users < model.n_items_kept_)
+    np.testing.assert_array_equal(_weights(loaded), _weights(model))
+    users = model.train_.user_ids
+    for got, expected in zip(loaded.recommend(users, 10), model.recommend(users, 10), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_file_saved_with_its_weights_still_loads_them(train: Interactions, tmp_path) -> None:
+    model = EASE(lam=2.0).fit(train)
+    model.weights_ = model.weights_ + np.float32(1.0)  # not what a refit would give
+    state = model._get_state
+    model._get_state = lambda: {**state(), "weights": model.weights_}
+    loaded = EASE.load(model.save(tmp_path / "old"))
+    np.testing.assert_array_equal(loaded.weights_, model.weights_)
+
+
+def test_load_warns_when_the_recomputed_weights_differ(
+    train: Interactions, tmp_path, caplog
+) -> None:
+    model = EASE(lam=2.0).fit(train)
+    model.weights_ = model.weights_ * np.float32(2.0)  # the checksum saved is sum |2B|
+    with caplog.at_level(logging.WARNING, logger="recsys_lib.models.ease"):
+        loaded = EASE.load(model.save(tmp_path / "ease"))
+    assert "differ from the saved fit's" in caplog.text
+    np.testing.assert_allclose(loaded.weights_, model.weights_ / 2, atol=1e-6)
 
 
 @pytest.mark.parametrize(

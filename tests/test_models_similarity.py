@@ -59,7 +59,8 @@ def test_factor_similarity_is_the_cosine_by_hand():
 def test_a_weight_matrix_over_kept_items_is_read_through_kept():
     model = Popularity().fit(two_blocks())
     model.kept_ = np.array([0, 4, 9])  # columns of items 1, 5, 10
-    model.weights_ = np.array([[0, 0.2, 0.7], [0.1, 0, 0.3], [0.5, 0.4, 0]], dtype=np.float32)
+    weights = np.array([[0, 0.2, 0.7], [0.1, 0, 0.3], [0.5, 0.4, 0]], dtype=np.float32)
+    model.weight_rows = lambda positions: weights[positions]
     items, scores = similar_items(model, np.array([1]), k=3)
     assert items[0].tolist() == [10, 5, -1]
     np.testing.assert_allclose(scores[0][:2], [0.7, 0.2])

@@ -14,7 +14,7 @@ from recsys_lib.memory import dense_matrix_bytes, memory_limit
 from recsys_lib.memory.units import format_mb, to_mb
 from recsys_lib.models.base import Recommender, fit_estimate
 
-__all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITEMS", "EASE", "ease_weights"]
+__all__ = ["DEFAULT_LAMBDA", "DEFAULT_MAX_ITEMS", "EASE", "ease_factors", "ease_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ DEFAULT_MAX_ITEMS = 10_000  # 400 MB of float32 weights; ml-latest-small (9,724 
 BUDGET_FRACTION = 0.7  # share of the available memory the fit may plan to use (preflight's "fits")
 _GRAM_BLOCK_BYTES = 64 * 2**20  # sparse product work per block of Gram rows
 _BYTES_PER_GRAM_CELL = 12  # a block's sparse product: float32 value + int32 index + scipy's work
+_CHECKSUM_RTOL = 1e-4  # relative change of sum |B| on load beyond float32 rounding
 
 
 def ease_weights(
@@ -33,7 +34,8 @@ def ease_weights(
     X is the binary (rated = 1) users x items matrix. One float32 items x items array is
     allocated: the Gram matrix is written into it block by block from sparse products,
     then LAPACK's Cholesky factorisation (spotrf) and inverse (spotri) overwrite it, and
-    the scaling to B happens in place.
+    the scaling to B happens in place. With fewer users than items, `ease_factors` gives
+    the same B in users x items memory.
 
     Args:
         user_items: float32 users x items CSR (stored entries count as interactions).
@@ -49,8 +51,7 @@ def ease_weights(
     """
     from scipy.linalg import lapack
 
-    if not lam > 0:
-        raise ValueError(f"lam must be > 0, got {lam}")
+    _check_lam(lam)
     n_items = user_items.shape[1]
     binary = _binary(user_items)
     items_users = binary.T.tocsr()
@@ -80,6 +81,48 @@ def ease_weights(
     return weights
 
 
+def ease_factors(user_items: sp.csr_matrix, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """EASE's weights in Woodbury's form, for fewer users than items.
+
+    `(X^T X + lam I)^-1 = (I - X^T S) / lam` with `S = (X X^T + lam I)^-1 X`, so
+    `B_ij = (X^T S)_ij / (1 - g_j)` for i != j, `g = diag(X^T S)`, and a user's scores are
+    `X_u B = ((X_u X^T) S - X_u * g) / (1 - g)`: users x items memory, no items x items
+    array. The users x users system is solved in float64 (Cholesky).
+
+    Args:
+        user_items: float32 users x items CSR (stored entries count as interactions).
+        lam: L2 weight lambda, > 0.
+
+    Returns:
+        S, float32 C-contiguous (n_users, n_items), and g, float32 (n_items,), each < 1.
+
+    Raises:
+        ValueError: lam <= 0.
+        np.linalg.LinAlgError: the factorisation failed (a non-finite input).
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    _check_lam(lam)
+    binary = _binary(user_items)
+    n_users = binary.shape[0]
+    kernel = (binary @ binary.T).toarray().astype(np.float64)
+    kernel.flat[:: n_users + 1] += lam
+    factor = cho_factor(kernel, lower=True, overwrite_a=True)
+    inverse = cho_solve(factor, np.eye(n_users), overwrite_b=True).astype(np.float32)
+    del kernel, factor
+    solved = np.ascontiguousarray((binary.T @ inverse).T)  # the inverse is symmetric
+    del inverse
+    rows = np.repeat(np.arange(n_users), np.diff(binary.indptr))
+    diagonal = np.bincount(binary.indices, weights=solved[rows, binary.indices],
+                           minlength=binary.shape[1])
+    return solved, diagonal.astype(np.float32)
+
+
+def _check_lam(lam: float) -> None:
+    if not lam > 0:
+        raise ValueError(f"lam must be > 0, got {lam}")
+
+
 def _binary(user_items: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(
         (np.ones(user_items.nnz, dtype=np.float32), user_items.indices, user_items.indptr),
@@ -103,17 +146,22 @@ class EASE(Recommender):
     """Embarrassingly Shallow Autoencoder (Steck 2019); ranking only.
 
     Scores are `X_u @ B` with X the binary interactions and B the closed-form item-item
-    weights (`ease_weights`). B is a dense items x items float32 array, so the items
-    modelled are capped: the `n_items_kept_` most-rated training items (ties to the lower
-    item index) that fit both `max_items` and the memory budget. Items outside that set
+    weights. With at least as many users as items B is a dense items x items float32
+    array, `weights_` (`ease_weights`); with fewer users it is kept in Woodbury's form,
+    `solved_` (users x items) and `diagonal_` (`ease_factors`), and `weights_` is None;
+    `weight_rows` gives rows of B either way. The items modelled are capped: the
+    `n_items_kept_` most-rated training items (ties to the lower item index) that fit
+    both `max_items` and the memory budget. Items outside that set
     are ranked after every kept item, most rated first, so EASE never recommends a
     dropped item above a kept one; `summary()` says how many items were kept and what
-    share of the training ratings they hold.
+    share of the training ratings they hold. `save` writes the training matrix and the
+    kept items, not B or its factors: `load` recomputes them, deterministically, in the
+    time and memory of a fit (a warning says if they differ from the saved fit's).
 
     Args:
         lam: L2 weight lambda (in interactions; Steck used 200-1000 on MovieLens-20M).
-        max_items: most items modelled (None: no cap beyond memory). The default keeps B
-            at 400 MB.
+        max_items: most items modelled (None: no cap beyond memory). The default keeps a
+            dense B at 400 MB.
         memory_budget_mb: memory the fit may plan to use, in MB; None = 70% of the memory
             available when `fit` starts (container-aware).
     """
@@ -138,6 +186,8 @@ class EASE(Recommender):
         self.memory_budget_mb = memory_budget_mb
         self.kept_: np.ndarray | None = None
         self.weights_: np.ndarray | None = None
+        self.solved_: np.ndarray | None = None
+        self.diagonal_: np.ndarray | None = None
         self.n_items_kept_: int = 0
         self.rating_share_kept_: float = 0.0
         self.cap_reason_: str = ""
@@ -165,7 +215,33 @@ class EASE(Recommender):
         self._kept_interactions = self._tail = None
         if reason:
             logger.warning("%s", self.summary())
-        self.weights_ = ease_weights(self._kept_matrix(), self.lam)
+        self._solve()
+
+    def _solve(self) -> None:
+        """B over the kept items: dense, or Woodbury's factors with fewer users than items."""
+        kept = self._kept_matrix()
+        self.weights_ = self.solved_ = self.diagonal_ = None
+        if kept.shape[0] < kept.shape[1]:
+            self.solved_, self.diagonal_ = ease_factors(kept, self.lam)
+        else:
+            self.weights_ = ease_weights(kept, self.lam)
+
+    def weight_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows of B for kept-item positions (indices into `kept_`).
+
+        Returns:
+            float32 (len(positions), n_items_kept_): how much each kept item adds to the
+            others' scores; 0 for the item itself.
+        """
+        self._require_fitted()
+        positions = np.asarray(positions)
+        if self.weights_ is not None:
+            return self.weights_[positions]
+        raters = self._kept_matrix()[:, positions].T.tocsr()  # positions x users
+        rows = np.asarray(raters @ self.solved_, dtype=np.float32)
+        rows /= 1.0 - self.diagonal_[None, :]
+        rows[np.arange(len(positions)), positions] = 0.0
+        return rows
 
     def _budget_bytes(self) -> int:
         if self.memory_budget_mb is not None:
@@ -175,11 +251,17 @@ class EASE(Recommender):
     @classmethod
     def max_items_fitting(cls, n_users: int, nnz: int, budget_bytes: int) -> int:
         """Most items whose fit (see `estimate_fit_bytes`) stays within `budget_bytes`."""
-        left = budget_bytes - _sparse_work_bytes(n_users, 0, nnz)
-        n = math.isqrt(max(0, left) // dense_matrix_bytes((1,)))
-        while n > 0 and cls.estimate_fit_bytes(n_users, n, nnz, max_items=None) > budget_bytes:
-            n -= 1  # the column pointers' few bytes per item
-        return n
+        left = max(0, budget_bytes - _sparse_work_bytes(n_users, 0, nnz))
+        # the dense array bounds n <= n_users, Woodbury's 8 * n_users * n bytes the rest
+        high = max(math.isqrt(left // 4), left // (8 * max(n_users, 1)))
+        low = 0
+        while low < high:  # the estimate grows with the items: bisect
+            middle = (low + high + 1) // 2
+            if cls.estimate_fit_bytes(n_users, middle, nnz, max_items=None) <= budget_bytes:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def summary(self) -> str:
         """One line: lambda, items kept (and why capped), share of training ratings kept."""
@@ -197,7 +279,7 @@ class EASE(Recommender):
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         n_items = self.train_.n_items
-        kept_scores = self._kept_matrix()[user_rows] @ self.weights_
+        kept_scores = self._kept_scores(user_rows)
         if self.n_items_kept_ == n_items:
             return np.ascontiguousarray(kept_scores, dtype=np.float32)
         if self._tail is None:
@@ -209,6 +291,18 @@ class EASE(Recommender):
         scores[:, self.kept_] = kept_scores
         return scores
 
+    def _kept_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        """float32 `X_u @ B` over the kept items."""
+        matrix = self._kept_matrix()
+        rated = matrix[user_rows]
+        if self.weights_ is not None:
+            return rated @ self.weights_
+        scores = (rated @ matrix.T).toarray() @ self.solved_
+        rows = np.repeat(np.arange(len(user_rows)), np.diff(rated.indptr))
+        scores[rows, rated.indices] -= self.diagonal_[rated.indices]  # B's zero diagonal
+        scores /= 1.0 - self.diagonal_[None, :]
+        return scores
+
     def get_params(self) -> dict[str, Any]:
         return {
             "lam": self.lam,
@@ -217,29 +311,51 @@ class EASE(Recommender):
         }
 
     def _get_state(self) -> dict[str, np.ndarray]:
+        """The recipe of the weights, not the weights: the kept items (the training matrix
+        is saved with every model) and a checksum; `load` recomputes B from them."""
         return {
             "kept": self.kept_,
-            "weights": self.weights_,
+            "fit_checksum": np.array(self._checksum()),
             "rating_share_kept": np.array(self.rating_share_kept_),
             "cap_reason": np.array(self.cap_reason_),
         }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        self.kept_, self.weights_ = state["kept"], state["weights"]
+        self.kept_ = state["kept"]
         self.n_items_kept_ = len(self.kept_)
         self.rating_share_kept_ = float(state["rating_share_kept"])
         self.cap_reason_ = str(state["cap_reason"])
         self._kept_interactions = self._tail = None
+        if "weights" in state:  # a file saved with its weights (before the recipe)
+            self.weights_, self.solved_, self.diagonal_ = state["weights"], None, None
+            return
+        self._solve()
+        saved, again = float(state["fit_checksum"]), self._checksum()
+        if abs(again - saved) > _CHECKSUM_RTOL * saved:
+            logger.warning("EASE: the weights recomputed on load differ from the saved fit's "
+                           "(checksum %.6g vs %.6g): another numpy or BLAS?", again, saved)
+
+    def _checksum(self) -> float:
+        """sum |B| (or |S|, |g| in Woodbury's form) in float64, checked after `load`."""
+        arrays = [self.weights_] if self.weights_ is not None else [self.solved_, self.diagonal_]
+        return sum(float(np.abs(array).sum(dtype=np.float64)) for array in arrays)
 
     @fit_estimate
     def estimate_fit_bytes(
         cls, n_users: int, n_items: int, nnz: int, *, max_items: int | None = DEFAULT_MAX_ITEMS
     ) -> int:
-        """The one float32 items x items array (Gram matrix, then its inverse, then B, all
-        in place), with items capped at `max_items`; the binary interactions and their
-        transpose (float32 CSR); one block of the Gram product."""
+        """With items capped at `max_items`: the one float32 items x items array (Gram
+        matrix, then its inverse, then B, all in place), or with fewer users than items
+        Woodbury's two float32 users x items arrays and two float64 users x users ones;
+        the binary interactions and their transpose (float32 CSR); one block of the Gram
+        product."""
         n = n_items if max_items is None else min(n_items, max_items)
-        return dense_matrix_bytes((n, n)) + _sparse_work_bytes(n_users, n, nnz)
+        if n_users < n:
+            dense = 2 * dense_matrix_bytes((n_users, n))
+            dense += 2 * dense_matrix_bytes((n_users, n_users), "float64")
+        else:
+            dense = dense_matrix_bytes((n, n))
+        return dense + _sparse_work_bytes(n_users, n, nnz)
 
 
 def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:

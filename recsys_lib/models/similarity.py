@@ -4,8 +4,8 @@ Works from a model's public arrays, whichever it has (first match wins):
 
 - its own `similar_items(item_ids, k)` method;
 - `neighbors_`: an items x items sparse similarity (ItemKNN's cosine neighbours);
-- `weights_` (with `kept_`, the item columns it covers): a dense item-item weight matrix
-  (EASE);
+- `weight_rows(positions)` (with `kept_`, the item columns it covers): rows of an
+  item-item weight matrix (EASE);
 - `item_factors_`: item factors (SVD, ALS), compared by cosine similarity.
 """
 
@@ -31,7 +31,7 @@ def has_item_similarity(model: Recommender) -> bool:
     if callable(own):
         return True
     return any(getattr(model, name, None) is not None
-               for name in ("neighbors_", "weights_", "item_factors_"))
+               for name in ("neighbors_", "kept_", "item_factors_"))
 
 
 def similar_items(
@@ -87,10 +87,9 @@ def _similarity_rows(model: Any, cols: np.ndarray) -> np.ndarray:
         row_of = np.repeat(np.arange(len(cols)), np.diff(rows.indptr))
         block[row_of, rows.indices] = rows.data
         return block
-    weights = getattr(model, "weights_", None)
-    if weights is not None:
-        kept = getattr(model, "kept_", None)
-        kept = np.arange(n_items) if kept is None else np.asarray(kept)
+    kept = getattr(model, "kept_", None)
+    if kept is not None:
+        kept = np.asarray(kept)
         position = np.full(n_items, -1)
         position[kept] = np.arange(len(kept))
         if (position[cols] < 0).any():
@@ -98,7 +97,7 @@ def _similarity_rows(model: Any, cols: np.ndarray) -> np.ndarray:
                              f"item(s) {model.train_.item_ids[cols[position[cols] < 0]].tolist()} "
                              f"are not among them")
         block = np.full((len(cols), n_items), -np.inf, dtype=np.float32)
-        block[:, kept] = np.asarray(weights)[position[cols]]
+        block[:, kept] = model.weight_rows(position[cols])
         return block
     factors = getattr(model, "item_factors_", None)
     if factors is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from recsys_lib.models import (
@@ -17,7 +17,14 @@ from recsys_lib.models import (
 )
 from recsys_lib.runs.params import NotebookParams, check_positive
 
-__all__ = ["CLASSICAL_MODELS", "YARDSTICKS", "ClassicalParams", "ModelEntry", "classical_models"]
+__all__ = [
+    "BLEND_MEMBERS",
+    "CLASSICAL_MODELS",
+    "YARDSTICKS",
+    "ClassicalParams",
+    "ModelEntry",
+    "classical_models",
+]
 
 
 @dataclass(frozen=True)
@@ -64,40 +71,49 @@ class ModelEntry:
 
     Attributes:
         name: its name in the run (results.json metrics key, saved file name).
-        build: parameters -> the unfitted model.
+        build: (parameters, the models built before it by name) -> the unfitted model.
         yardstick: a baseline the other models are compared with, never "the best".
     """
 
     name: str
-    build: Callable[[ClassicalParams], Recommender]
+    build: Callable[[ClassicalParams, Mapping[str, Recommender]], Recommender]
     yardstick: bool = False
 
 
-def _svd(p: ClassicalParams) -> SVD:
+Built = Mapping[str, Recommender]
+
+
+def _svd(p: ClassicalParams, built: Built) -> SVD:
     return SVD(n_components=p.SVD_COMPONENTS, seed=p.SEED)
 
 
-def _knn(p: ClassicalParams) -> ItemKNN:
+def _knn(p: ClassicalParams, built: Built) -> ItemKNN:
     return ItemKNN(n_neighbors=p.KNN_NEIGHBORS)
 
 
-def _ease(p: ClassicalParams) -> EASE:
+def _ease(p: ClassicalParams, built: Built) -> EASE:
     return EASE(lam=p.EASE_LAMBDA, max_items=p.EASE_MAX_ITEMS)
 
 
-def _blend(p: ClassicalParams) -> Blend:
-    """The blend of the notebook's own rating and ranking models, with its parameters."""
-    return Blend({"baseline": BiasBaseline(), "svd": _svd(p), "knn": _knn(p), "ease": _ease(p)})
+#: The blend's members: its name for each -> the notebook model it is.
+BLEND_MEMBERS = {"baseline": "BiasBaseline", "svd": "SVD", "knn": "ItemKNN", "ease": "EASE"}
+
+
+def _blend(p: ClassicalParams, built: Built) -> Blend:
+    """The blend of the notebook's own models, the same objects: fitted before the blend on
+    the same training data, each is fitted once (the blend fits only its inner copies)."""
+    return Blend({member: built[name] for member, name in BLEND_MEMBERS.items()})
 
 
 #: The notebook's models, yardsticks first. Adding a model is one entry here.
 CLASSICAL_MODELS: tuple[ModelEntry, ...] = (
-    ModelEntry("BiasBaseline", lambda p: BiasBaseline(), yardstick=True),
-    ModelEntry("Popularity", lambda p: Popularity(), yardstick=True),
+    ModelEntry("BiasBaseline", lambda p, built: BiasBaseline(), yardstick=True),
+    ModelEntry("Popularity", lambda p, built: Popularity(), yardstick=True),
     ModelEntry("SVD", _svd),
     ModelEntry("ItemKNN", _knn),
     ModelEntry(
-        "ALS", lambda p: ALS(factors=p.ALS_FACTORS, iterations=p.ALS_ITERATIONS, seed=p.SEED)
+        "ALS",
+        lambda p, built: ALS(factors=p.ALS_FACTORS, iterations=p.ALS_ITERATIONS, seed=p.SEED),
     ),
     ModelEntry("EASE", _ease),
     ModelEntry("Blend", _blend),
@@ -108,7 +124,8 @@ YARDSTICKS = tuple(entry.name for entry in CLASSICAL_MODELS if entry.yardstick)
 
 
 def classical_models(params: ClassicalParams, n_items: int) -> dict[str, Recommender]:
-    """The notebook's unfitted models by name, yardsticks first.
+    """The notebook's unfitted models by name, yardsticks first; the blend's members are
+    the `BLEND_MEMBERS` models themselves.
 
     Raises:
         ValueError: KNN_NEIGHBORS is not below the number of training items.
@@ -118,4 +135,7 @@ def classical_models(params: ClassicalParams, n_items: int) -> dict[str, Recomme
             f"KNN_NEIGHBORS={params.KNN_NEIGHBORS} needs more items than that; "
             f"the training set has {n_items}"
         )
-    return {entry.name: entry.build(params) for entry in CLASSICAL_MODELS}
+    models: dict[str, Recommender] = {}
+    for entry in CLASSICAL_MODELS:
+        models[entry.name] = entry.build(params, models)
+    return models
