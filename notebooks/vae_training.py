@@ -195,9 +195,7 @@ trained = train_vae(config, vae_split, data.train, memory,
                     world_size=world_size)
 for name, selection in trained.selections.items():
     print(f"{name}: {selection.result_.message}")
-warnings = trained.warnings()
-for warning in warnings:
-    print(warning)
+warnings = trained.warnings()  # each printed as a WARNING line when it fired
 record.add("warnings", [warning.as_dict() for warning in warnings])
 record.add("training", trained.selection.result_.summary())
 record.add("members", trained.summary())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from recsys_lib.runs.record import read_results
-from recsys_lib.runs.runner import _results_after, notebook_path
+from recsys_lib.runs.runner import _results_after, _results_dir, notebook_path, run_notebook
 
 
 def test_notebook_path_finds_the_source_tree_notebooks():
@@ -32,3 +32,13 @@ def test_a_notebook_error_overrides_a_running_status(tmp_path):
     (tmp_path / "results.json").write_text('{"status": "running", "metrics": {}}')
     results = _results_after(tmp_path, "classical_cf", {}, "ValueError: boom (cell 4)")
     assert results["status"] == "failed" and results["error"] == "ValueError: boom (cell 4)"
+
+
+def test_a_results_dir_parameter_names_the_run_folder(tmp_path):
+    assert _results_dir(None, str(tmp_path / "p")) == str(tmp_path / "p")
+    assert _results_dir(tmp_path / "a", None) == tmp_path / "a"
+    assert _results_dir(tmp_path / "a", str(tmp_path / "a")) == str(tmp_path / "a")
+    with pytest.raises(ValueError, match="name different folders"):
+        run_notebook("classical", {"RESULTS_DIR": str(tmp_path / "p")},
+                     results_dir=tmp_path / "a")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "p").exists()

@@ -81,6 +81,20 @@ def notebook_path(name: str) -> Path:
     )
 
 
+def _results_dir(argument: str | Path | None, parameter: Any) -> str | Path | None:
+    """The run folder asked for by `results_dir` or by a RESULTS_DIR parameter.
+
+    Raises:
+        ValueError: both are given and name different folders.
+    """
+    if parameter is None:
+        return argument
+    if argument is not None and Path(argument).resolve() != Path(parameter).resolve():
+        raise ValueError(f"results_dir {argument} and the RESULTS_DIR parameter {parameter} "
+                         "name different folders; give one")
+    return parameter
+
+
 def run_notebook(
     name: str,
     parameters: dict[str, Any] | None = None,
@@ -109,6 +123,7 @@ def run_notebook(
 
     source = notebook_path(name)
     experiment = (parameters or {}).get("EXPERIMENT_ID")
+    results_dir = _results_dir(results_dir, (parameters or {}).get("RESULTS_DIR"))
     run_dir = (Path(resume) if resume is not None
                else new_run_dir(source.stem, results_dir, experiment))
     params = {**(parameters or {}), "RESULTS_DIR": str(run_dir.resolve())}

@@ -338,8 +338,11 @@ def train_vae(
 
         label = f"train {vae_kind(config.model).name} on {world_size} processes"
         with memory.track(label):
-            return launch(train_on_rank, world_size,
-                          (config, data, train, ensemble_seeds, resume))
+            trained = launch(train_on_rank, world_size,
+                             (config, data, train, ensemble_seeds, resume))
+        for warning in trained.warnings():  # the workers' logs do not reach a notebook
+            logger.warning("%s", warning)
+        return trained
     trained = TrainedVAE(vae_kind(config.model).name)
     with memory.track(f"train {trained.name}") as trained.record:
         for name, member_config in member_configs(config, ensemble_seeds).items():
