@@ -14,7 +14,6 @@ import pickle
 import signal
 import socket
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -26,7 +25,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing.spawn import ProcessException, ProcessExitedException
 
-from recsys_lib.training.recovery import STOP_SIGNALS, TrainingError
+from recsys_lib.training.recovery import TrainingError, handling_stop_signals
 from recsys_lib.training.replicas import Replicas
 
 __all__ = ["WorkerDied", "default_backend", "init_from_environment", "launch"]
@@ -144,9 +143,6 @@ def _worker_error(folder: Path, world_size: int, failure: ProcessException
 @contextmanager
 def _forward_signals(processes: Sequence[Any]) -> Iterator[None]:
     """Pass SIGTERM and SIGINT on to `processes` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def forward(signum: int, frame: object) -> None:
         logger.warning("%s received: passing it on to the %d workers",
@@ -155,12 +151,8 @@ def _forward_signals(processes: Sequence[Any]) -> Iterator[None]:
             if process.is_alive():
                 os.kill(process.pid, signum)
 
-    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
-    try:
+    with handling_stop_signals(forward):
         yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def _free_port() -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "StopFlag",
     "TrainingError",
     "halve_micro_batch",
+    "handling_stop_signals",
     "is_out_of_memory",
     "signals_stop",
 ]
@@ -124,15 +125,23 @@ def signals_stop(flag: StopFlag) -> Iterator[None]:
     The previous handlers are restored on exit. Outside the main thread (where Python
     cannot install handlers) the block runs unchanged.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def handler(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
         logger.warning("%s received: stopping after the current step", name)
         flag.request(STOP_SIGNALS[signal.Signals(signum)])
 
+    with handling_stop_signals(handler):
+        yield
+
+
+@contextmanager
+def handling_stop_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGINT call `handler(signum, frame)`; the
+    previous handlers are restored on exit. Outside the main thread (where Python cannot
+    install handlers) the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
