@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from recsys_lib.data import Interactions, split_ratings
 from recsys_lib.device import resolve_device
 from recsys_lib.memory import MemoryMonitor, TrackRecord
@@ -20,6 +22,8 @@ from recsys_lib.runs.signals import RunInterrupted
 from recsys_lib.runs.steps import PreparedData
 from recsys_lib.training import TrainingPlan
 from recsys_lib.training.early_warnings import EarlyWarning
+from recsys_lib.training.launch import launch
+from recsys_lib.training.replicas import Replicas
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +180,6 @@ def training_world_size(gpus: int | None, device: str | None) -> int:
     Raises:
         ValueError: `gpus` asks for more cards than are visible.
     """
-    import torch
-
     if resolve_device(device) != "cuda":
         if gpus is not None and gpus > 1:
             logger.warning("GPUS=%d, but training runs on the CPU: one process", gpus)
@@ -334,8 +336,6 @@ def train_vae(
         WorkerDied: a worker process was killed (data parallel only).
     """
     if world_size > 1:
-        from recsys_lib.training.launch import launch
-
         label = f"train {vae_kind(config.model).name} on {world_size} processes"
         with memory.track(label):
             trained = launch(train_on_rank, world_size,
@@ -362,8 +362,6 @@ def train_on_rank(config: RunConfig, data: VAEData, train: Interactions,
     """One data-parallel worker's `train_vae` (the process group already joined): rank 0
     returns the fits, without their Trainers (threads do not cross processes); the
     others return None."""
-    from recsys_lib.training.replicas import Replicas
-
     trained = train_vae(config, data, train, MemoryMonitor(), ensemble_seeds=ensemble_seeds,
                         resume=resume)
     if not Replicas.current().is_main:
