@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--shrinkage", type=float, nargs="+", default=[25.0, 100.0])
     parser.add_argument("--min-support", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--damping", type=float, nargs="+", default=[0.3, 1.0])
+    parser.add_argument("--amplification", type=float, nargs="+", default=[1.0])
     parser.add_argument("--n-candidates", type=int, default=200)
     args = parser.parse_args()
     rows = []
@@ -64,16 +65,19 @@ def main() -> int:
                 n_neighbors=min(args.k), shrinkage=shrinkage, min_support=min_support,
                 n_candidates=max(args.n_candidates, *args.k),
             ).fit(train)
-            for k, damping in itertools.product(args.k, args.damping):
-                model.n_neighbors, model.damping = k, damping  # prediction-time settings
+            for k, damping, power in itertools.product(args.k, args.damping,
+                                                       args.amplification):
+                # prediction-time settings
+                model.n_neighbors, model.damping, model.amplification = k, damping, power
                 rmse = evaluate_ratings(model, split.test)["rmse"]
                 rows.append({"data": name, "k": k, "shrinkage": shrinkage,
                              "min_support": min_support, "damping": damping,
+                             "amplification": power,
                              "rmse": rmse, "baseline": base, "delta": rmse - base})
         print(f"  {name}: {len(split.train):,} train ratings, BiasBaseline {base:.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     table = pd.DataFrame(rows)
-    settings = ["k", "shrinkage", "min_support", "damping"]
+    settings = ["k", "shrinkage", "min_support", "damping", "amplification"]
     wide = table.pivot_table(index=settings, columns="data", values="delta", sort=False)
     summary = pd.DataFrame({
         "mean_delta": wide.mean(axis=1),
