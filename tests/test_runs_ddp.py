@@ -4,6 +4,7 @@ parameter and the per-card memory plan."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,11 @@ import pandas as pd
 import pytest
 import torch
 
+from recsys_lib.config import ConfigError
 from recsys_lib.data import Interactions, split_ratings
 from recsys_lib.memory import MemoryMonitor
 from recsys_lib.models.vae import load_config
+from recsys_lib.runs.notebooks import resumed_params
 from recsys_lib.runs.signals import RunInterrupted
 from recsys_lib.runs.train_job import load_trained, write_job
 from recsys_lib.runs.vae import VAEData, VAEParams, train_vae, training_world_size
@@ -118,3 +121,13 @@ def test_the_plan_judges_each_card_and_reports_the_worst():
     assert plan_training(module, available_bytes=int(just_one), **{**cpu, "world_size": 1}
                          ).verdict != "will not fit"
     assert plan_training(module, available_bytes=int(just_one), **cpu).verdict == "will not fit"
+
+
+def test_a_resumed_run_may_train_on_another_number_of_gpus(tmp_path):
+    original = VAEParams(CONFIG="test_tiny", GPUS=2, RESULTS_DIR=str(tmp_path)).as_dict()
+    (tmp_path / "results.json").write_text(json.dumps({"status": "interrupted",
+                                                       "params": original}))
+    params = resumed_params(VAEParams, tmp_path, {"GPUS": 1, "RESUME": str(tmp_path)})
+    assert (params["GPUS"], params["CONFIG"]) == (1, "test_tiny")
+    with pytest.raises(ConfigError, match="EPOCHS=3"):
+        resumed_params(VAEParams, tmp_path, {"GPUS": 1, "EPOCHS": 3})

@@ -143,7 +143,8 @@ def resumed_params(
     params_type: type[NotebookParams], run_dir: Path, given: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The parameters the run in `run_dir` started with, checked against `given`: a
-    parameter given with a value other than its default must equal the run's.
+    parameter given with a value other than its default must equal the run's, except the
+    machine's (`MACHINE_PARAMS`: GPUS), which take the given value.
 
     Raises:
         ConfigError: `params_type` cannot resume, or a given parameter differs (named).
@@ -153,7 +154,7 @@ def resumed_params(
         raise ConfigError(f"{params_type.__name__} cannot resume a run (no RESUME parameter)")
     original = read_results(run_dir).get("params", {})
     defaults = params_type().as_dict()
-    ignored = ("RESUME", "RESULTS_DIR")
+    ignored = ("RESUME", "RESULTS_DIR", *params_type.MACHINE_PARAMS)
     differing = [
         f"{name}={value!r} (the run has {original.get(name)!r})"
         for name, value in given.items()
@@ -164,7 +165,8 @@ def resumed_params(
             f"resuming {run_dir} with other parameters than it started with: "
             f"{', '.join(differing)}; leave them at their defaults, or start a new run"
         )
-    return original
+    machine = {name: given[name] for name in params_type.MACHINE_PARAMS if name in given}
+    return {**original, **machine}
 
 
 def latest_unfinished_run(stem: str, root: Path | None = None) -> Path:

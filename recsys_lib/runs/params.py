@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from recsys_lib.config import ConfigBase
 from recsys_lib.data.loading import BAD_ROW_POLICIES
@@ -44,7 +44,12 @@ class NotebookParams(ConfigBase):
             results.json, and a run folder made by default goes under `runs/<id>/`.
         TRACKING: "wandb" logs the run to Weights & Biases when it ends (with wandb
             installed; see `recsys_lib.runs.tracking`); None: no tracking.
+
+    `MACHINE_PARAMS` name the parameters about the machine rather than the run, which a
+    resumed run may set anew (a run started on two GPUs goes on with one).
     """
+
+    MACHINE_PARAMS: ClassVar[tuple[str, ...]] = ()
 
     DATA_PATH: str | None = None
     SAMPLE_SIZE: int | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -92,6 +92,8 @@ class VAEParams(NotebookParams):
     MODEL_SEED: int | None = None
     ENSEMBLE_SEEDS: int = 1
     GPUS: int | None = None
+
+    MACHINE_PARAMS: ClassVar[tuple[str, ...]] = ("GPUS",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
