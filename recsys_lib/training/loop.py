@@ -193,17 +193,17 @@ class FitLoop:
                 if not is_out_of_memory(error):
                     raise
                 out_of_memory = True
-            if out_of_memory and self.replicas.distributed:
-                cleanup()  # outside the except block: the traceback's tensors are released
-                pending = self._stand_in(local)
+            if out_of_memory:  # outside the except block: the traceback's tensors are gone
+                optimizer.zero_grad(set_to_none=True)
+                cleanup()
+                if self.replicas.distributed:
+                    pending = self._stand_in(local)
             retry = self.replicas.any(out_of_memory)  # every rank retries, or none
             if pending is not None:  # the backward that all-reduces (in a group)
                 self.scaler.scale(pending).backward()
                 pending = None
             if not retry:
                 break
-            optimizer.zero_grad(set_to_none=True)
-            cleanup()
             old = state.micro_batch
             state.micro_batch = halve_micro_batch(old, self.config.batch_size)
             state.oom_retries += 1

@@ -78,8 +78,8 @@ class TrainingPlan:
             ("batch / micro-batch", f"{self.batch_size} / {self.micro_batch_size}"),
             ("estimated training memory" + (" per process" if self.cards else ""),
              format_mb(self.estimate_mb)),
-            *((card.label.removeprefix("training on "),
-               f"{format_mb(card.available_mb)} available: {card.verdict}") for card in self.cards),
+            *((_card_device(card), f"{format_mb(card.available_mb)} available: {card.verdict}")
+              for card in self.cards),
             ("available", format_mb(self.preflight.available_mb)),
             ("verdict", self.verdict),
         ]
@@ -100,10 +100,18 @@ class TrainingPlan:
             "verdict": self.verdict,
             "suggested_micro_batch": self.suggested_micro_batch,
             "world_size": self.world_size,
-            "cards": [{"device": card.label.removeprefix("training on "),
+            "cards": [{"device": _card_device(card),
                        "available_mb": round(card.available_mb, 1), "verdict": card.verdict}
                       for card in self.cards],
         }
+
+
+_CARD_LABEL = "training on "
+
+
+def _card_device(card: Preflight) -> str:
+    """The device a card's verdict is for ("cuda:1")."""
+    return card.label.removeprefix(_CARD_LABEL)
 
 
 def training_estimate_bytes(
@@ -178,7 +186,7 @@ def plan_training(
         raise ValueError(f"{len(availables)} available_bytes values for {len(devices)} cards")
     per_device = estimate if on_cuda else estimate * world_size
     checks = tuple(
-        preflight(per_device, label=f"training on {card}", tight_fraction=tight_fraction,
+        preflight(per_device, label=f"{_CARD_LABEL}{card}", tight_fraction=tight_fraction,
                   available_bytes=torch.cuda.mem_get_info(torch.device(card))[0]
                   if available is None and on_cuda else available)
         for card, available in zip(devices, availables, strict=True))
