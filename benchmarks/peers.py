@@ -7,8 +7,9 @@
 
 Data: the embedded ml-latest-small, whole (random 80/20 split, seed 42) and as uniform
 30,000- and 50,000-rating samples (sample and split seeds 1-3). Peers: Surprise
-BaselineOnly, SVD and KNNBaseline (pearson_baseline item similarities, its defaults
-otherwise) next to BiasBaseline, SVD and ItemKNN; implicit's ALS alone (the project ALS's
+BaselineOnly, SVD and KNNBaseline (pearson_baseline item similarities, and user
+similarities with user_based=True, its defaults otherwise) next to BiasBaseline, SVD,
+ItemKNN and UserKNN; implicit's ALS alone (the project ALS's
 settings and confidence 1 + alpha * rating) next to ALS; a plain numpy float64 EASE
 (Steck's reference code) next to EASE. Every case runs in its own Python process: fit
 seconds include first use (lazy imports), peak RSS is the child's getrusage maximum right
@@ -37,13 +38,24 @@ import pandas as pd
 
 from recsys_lib.data import Interactions, load_ratings, sample_ratings, split_ratings
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.models import ALS, EASE, SVD, BiasBaseline, Blend, ItemKNN, Popularity, Recommender
+from recsys_lib.models import (
+    ALS,
+    EASE,
+    SVD,
+    BiasBaseline,
+    Blend,
+    ItemKNN,
+    Popularity,
+    Recommender,
+    UserKNN,
+)
 
 #: Project model -> (engine of its peer, peer model); None: no peer.
 PEERS = {
     "BiasBaseline": ("surprise", "BaselineOnly"),
     "SVD": ("surprise", "SVD"),
     "ItemKNN": ("surprise", "KNNBaseline"),
+    "UserKNN": ("surprise", "KNNBaselineUsers"),
     "ALS": ("implicit", "ALS"),
     "EASE": ("numpy", "EASE"),
     "Popularity": None,
@@ -60,12 +72,13 @@ def project_model(name: str) -> Recommender:
         "BiasBaseline": BiasBaseline,
         "SVD": SVD,
         "ItemKNN": ItemKNN,
+        "UserKNN": UserKNN,
         "ALS": ALS,
         "EASE": lambda: EASE(lam=EASE_LAMBDA),
         "Popularity": Popularity,
         "Blend": lambda: Blend({
-            "baseline": BiasBaseline(), "svd": SVD(), "knn": ItemKNN(), "ease": EASE(),
-            "als": ALS(), "popularity": Popularity(),
+            "baseline": BiasBaseline(), "svd": SVD(), "knn": ItemKNN(), "user_knn": UserKNN(),
+            "ease": EASE(), "als": ALS(), "popularity": Popularity(),
         }),
     }
     return factories[name]()
@@ -82,16 +95,20 @@ class SurprisePeer(Recommender):
     def _fit(self, train: Interactions) -> None:
         import surprise
 
-        options = {"KNNBaseline": {"sim_options": {"name": "pearson_baseline",
-                                                   "user_based": False}, "verbose": False},
-                   "SVD": {"random_state": SEED}, "BaselineOnly": {"verbose": False}}
+        knn = {"name": "pearson_baseline", "user_based": False}
+        options = {"KNNBaseline": ("KNNBaseline", {"sim_options": knn, "verbose": False}),
+                   "KNNBaselineUsers": ("KNNBaseline", {"sim_options": {**knn, "user_based": True},
+                                                        "verbose": False}),
+                   "SVD": ("SVD", {"random_state": SEED}),
+                   "BaselineOnly": ("BaselineOnly", {"verbose": False})}
         frame = train.to_frame()
         reader = surprise.Reader(rating_scale=(float(frame.rating.min()),
                                                float(frame.rating.max())))
         trainset = surprise.Dataset.load_from_df(
             frame[["user_id", "item_id", "rating"]], reader
         ).build_full_trainset()
-        self._algo = getattr(surprise, self.algorithm)(**options[self.algorithm])
+        algorithm, settings = options[self.algorithm]
+        self._algo = getattr(surprise, algorithm)(**settings)
         self._algo.fit(trainset)
 
     def _predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:

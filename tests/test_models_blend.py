@@ -82,7 +82,7 @@ def test_a_ranking_only_blend_does_not_predict_ratings(tiny_ratings: pd.DataFram
 
 def test_default_members_and_specs_round_trip() -> None:
     blend = Blend()
-    assert list(blend.members) == ["baseline", "svd", "knn", "ease"]
+    assert list(blend.members) == ["baseline", "svd", "knn", "user_knn", "ease"]
     again = Blend(**blend.get_params())
     assert again.get_params() == blend.get_params()
 

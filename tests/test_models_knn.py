@@ -96,9 +96,10 @@ def test_top_k_neighbours_are_the_k_most_similar() -> None:
 def test_block_size_threads_and_dense_operands_do_not_change_the_result(
     block_size: int | None, n_jobs: int, dense: bool, monkeypatch
 ) -> None:
-    residuals = _random_residuals(50, 40, 0.2, seed=2)
-    reference = item_neighbors(residuals, 5, block_size=40, n_jobs=1, shrinkage=5.0)
-    assert knn.uses_dense_operands(50, 40)
+    residuals = _random_residuals(40, 50, 0.2, seed=2)
+    reference = item_neighbors(residuals, 5, block_size=50, n_jobs=1, shrinkage=5.0)
+    assert knn.uses_dense_operands(40, 50)
+    assert not knn.uses_dense_operands(50, 40)  # more rows than columns: sparse
     if not dense:
         monkeypatch.setattr(knn, "DENSE_OPERANDS_BYTES", 0)  # sparse x sparse products
     result = item_neighbors(residuals, 5, block_size=block_size, n_jobs=n_jobs, shrinkage=5.0)

@@ -1,6 +1,6 @@
 """Recommender models sharing one protocol (see `recsys_lib.models.base.Recommender`).
 
-Classical models: `BiasBaseline` and `SVD` (rating prediction), `ItemKNN` (both),
+Classical models: `BiasBaseline` and `SVD` (rating prediction), `ItemKNN` and `UserKNN` (both),
 `ALS`, `EASE` and `Popularity` (ranking only), and `Blend` (learned weights over any of
 them). The torch models `RatingVAE` and `MultVAE` are importable from here too, but
 imported only on first use, so importing this package stays light (no torch, no implicit).
@@ -19,7 +19,7 @@ from recsys_lib.models.baseline import BiasBaseline
 from recsys_lib.models.blend import Blend
 from recsys_lib.models.catalog import MODEL_CLASSES, load_model, model_class
 from recsys_lib.models.ease import EASE
-from recsys_lib.models.knn import ItemKNN
+from recsys_lib.models.knn import ItemKNN, UserKNN
 from recsys_lib.models.popularity import Popularity
 from recsys_lib.models.similarity import has_item_similarity, similar_items
 from recsys_lib.models.svd import SVD
@@ -38,6 +38,7 @@ __all__ = [
     "Popularity",
     "RatingVAE",
     "Recommender",
+    "UserKNN",
     "has_item_similarity",
     "load_model",
     "model_class",

@@ -21,7 +21,10 @@ __all__ = ["DEFAULT_MEMBERS", "Blend", "normalised_scores"]
 logger = logging.getLogger(__name__)
 
 #: Members of `Blend()` (class names in `recsys_lib.models`, default parameters).
-DEFAULT_MEMBERS = {"baseline": "BiasBaseline", "svd": "SVD", "knn": "ItemKNN", "ease": "EASE"}
+DEFAULT_MEMBERS = {
+    "baseline": "BiasBaseline", "svd": "SVD", "knn": "ItemKNN", "user_knn": "UserKNN",
+    "ease": "EASE",
+}
 #: Candidate weights of one member in the ranking blend's coordinate search.
 RANKING_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 _SEARCH_ROUNDS = 2

@@ -30,6 +30,7 @@ MODEL_CLASSES: dict[str, str] = {
     "ItemKNN": "recsys_lib.models.knn:ItemKNN",
     "Popularity": "recsys_lib.models.popularity:Popularity",
     "SVD": "recsys_lib.models.svd:SVD",
+    "UserKNN": "recsys_lib.models.knn:UserKNN",
     "MultVAE": "recsys_lib.models.vae.mult:MultVAE",
     "RatingVAE": "recsys_lib.models.vae.rating:RatingVAE",
 }

@@ -24,7 +24,7 @@ from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
 from recsys_lib.models.scoring import top_k_numpy
 
-__all__ = ["ItemKNN", "auto_block_size", "item_neighbors", "uses_dense_operands"]
+__all__ = ["ItemKNN", "UserKNN", "auto_block_size", "item_neighbors", "uses_dense_operands"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +134,10 @@ def item_neighbors(
 
 def uses_dense_operands(n_users: int, n_items: int) -> bool:
     """Whether `item_neighbors` holds its three users x items operands dense: when they
-    fit in `DENSE_OPERANDS_BYTES` together."""
-    return 3 * dense_matrix_bytes((n_users, n_items)) <= DENSE_OPERANDS_BYTES
+    fit in `DENSE_OPERANDS_BYTES` together and there are no more rows than columns (the
+    items compared). UserKNN's items x users operands on the embedded data (9,724 x 610)
+    are faster and 60 MB leaner sparse: 0.11-0.15 s instead of 0.20-0.29 s."""
+    return n_users <= n_items and 3 * dense_matrix_bytes((n_users, n_items)) <= DENSE_OPERANDS_BYTES
 
 
 def _dense(product: np.ndarray | sp.spmatrix) -> np.ndarray:
@@ -196,6 +198,9 @@ class ItemKNN(Recommender):
         block_size: items per similarity block (None: sized to a 64 MB per-worker budget).
         n_jobs: threads computing similarity blocks (None: every available core).
     """
+
+    #: What the rows and columns of `neighbors_` are: "items" (ItemKNN) or "users".
+    neighbors_of = "items"
 
     def __init__(
         self,
@@ -259,15 +264,25 @@ class ItemKNN(Recommender):
         known = np.flatnonzero((user_rows >= 0) & (item_cols >= 0))
         if len(known) == 0:
             return self.biases_.clip(ratings)
+        # rows of the residual matrix (users here) and the neighbour lists' axis (items)
+        rows, targets = self._pair_axes(user_rows[known], item_cols[known])
         residuals = self._residual_matrix()
-        # Chunks of pairs whose users hold about _CHUNK_NNZ ratings in all bound memory.
-        gathered = np.cumsum(np.diff(residuals.indptr)[user_rows[known]])
-        for chunk in np.split(known, np.flatnonzero(np.diff(gathered // _CHUNK_NNZ)) + 1):
-            ratings[chunk] += self._neighbour_term(user_rows[chunk], item_cols[chunk])
+        # Chunks of pairs whose rows hold about _CHUNK_NNZ ratings in all bound memory.
+        gathered = np.cumsum(np.diff(residuals.indptr)[rows])
+        for chunk in np.split(np.arange(len(known)),
+                              np.flatnonzero(np.diff(gathered // _CHUNK_NNZ)) + 1):
+            ratings[known[chunk]] += self._neighbour_term(rows[chunk], targets[chunk])
         return self.biases_.clip(ratings)
 
+    def _pair_axes(
+        self, user_rows: np.ndarray, item_cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(rows of the residual matrix, rows of the neighbour lists) of each pair."""
+        return user_rows, item_cols
+
     def _neighbour_term(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
-        """sum s e / (sum s + damping) over each pair's top rated neighbours, float32."""
+        """sum s e / (sum s + damping) over each pair's top rated neighbours, float32
+        (for UserKNN the roles swap: rows are items, neighbours users)."""
         residuals = self._residuals[user_rows]
         n_pairs, n_items = residuals.shape
         rated = sp.csr_matrix(
@@ -357,3 +372,63 @@ class ItemKNN(Recommender):
         )
         baseline = BiasBaseline.estimate_fit_bytes(n_users, n_items, nnz)
         return max(baseline, residuals + values + blocks + neighbors)
+
+
+class UserKNN(ItemKNN):
+    """User-user KNN on baseline residuals: ItemKNN with the roles of users and items
+    swapped (Surprise's KNNBaseline with `user_based=True`).
+
+    `r_ui = b_ui + sum_v w_uv (r_vi - b_vi) / (sum_v w_uv + damping)` over the
+    `n_neighbors` users v most similar to u among those who rated i; the similarities are
+    the shrunk residual correlations of users over co-rated items (`item_neighbors` on
+    the items x users residuals). Its errors differ from ItemKNN's, which is what a blend
+    of the two gains from (on the embedded data: ItemKNN 0.8386, UserKNN 0.8495, their
+    blend with SVD and the baseline 0.829). Ranking scores are `similarity @
+    user_items`: the similarity-weighted sum of the neighbours' ratings of each item.
+
+    The similarity work grows with the sum over items of their raters squared, so at
+    millions of users it costs far more than ItemKNN; the defaults are ItemKNN's.
+    """
+
+    neighbors_of = "users"
+
+    def _residual_matrix(self) -> sp.csr_matrix:
+        """Items x users: `_fit` finds each user's neighbours among its columns."""
+        if self._residuals is None:
+            self._residuals = self.biases_.residuals(self.train_.user_items).T.tocsr()
+            self._residuals.sort_indices()
+        return self._residuals
+
+    def _pair_axes(
+        self, user_rows: np.ndarray, item_cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return item_cols, user_rows
+
+    def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        return (self.neighbors_[user_rows] @ self.train_.user_items).toarray()
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.biases_ = Biases.from_state(state)
+        n_users = len(self.biases_.user)
+        self.neighbors_ = sp.csr_matrix(
+            (state["neighbor_data"], state["neighbor_indices"], state["neighbor_indptr"]),
+            shape=(n_users, n_users),
+        )
+        self._residuals = self._similarity_t = None
+
+    @fit_estimate
+    def estimate_fit_bytes(
+        cls,
+        n_users: int,
+        n_items: int,
+        nnz: int,
+        *,
+        n_candidates: int = 200,
+        block_size: int | None = None,
+        n_jobs: int | None = None,
+    ) -> int:
+        """ItemKNN's estimate with users and items swapped (users x users neighbours)."""
+        return ItemKNN.estimate_fit_bytes(
+            n_items, n_users, nnz, n_candidates=n_candidates, block_size=block_size,
+            n_jobs=n_jobs,
+        )

@@ -3,7 +3,8 @@
 Works from a model's public arrays, whichever it has (first match wins):
 
 - its own `similar_items(item_ids, k)` method;
-- `neighbors_`: an items x items sparse similarity (ItemKNN's cosine neighbours);
+- `neighbors_`: an items x items sparse similarity (ItemKNN's neighbours; not UserKNN's,
+  whose `neighbors_of` is "users");
 - `weight_rows(positions)` (with `kept_`, the item columns it covers): rows of an
   item-item weight matrix (EASE);
 - `item_factors_`: item factors (SVD, ALS), compared by cosine similarity.
@@ -31,7 +32,12 @@ def has_item_similarity(model: Recommender) -> bool:
     if callable(own):
         return True
     return any(getattr(model, name, None) is not None
-               for name in ("neighbors_", "kept_", "item_factors_"))
+               for name in (*_item_neighbors(model), "kept_", "item_factors_"))
+
+
+def _item_neighbors(model: Any) -> tuple[str, ...]:
+    """("neighbors_",) where that attribute holds item neighbours (not UserKNN's users)."""
+    return ("neighbors_",) if getattr(model, "neighbors_of", "items") == "items" else ()
 
 
 def similar_items(
@@ -80,7 +86,7 @@ def similar_items(
 def _similarity_rows(model: Any, cols: np.ndarray) -> np.ndarray:
     """float32 (len(cols), n_items) similarities; -inf where the model knows none."""
     n_items = model.train_.n_items
-    neighbors = getattr(model, "neighbors_", None)
+    neighbors = getattr(model, "neighbors_", None) if _item_neighbors(model) else None
     if neighbors is not None and sp.issparse(neighbors):
         rows = sp.csr_matrix(neighbors)[cols]
         block = np.full((len(cols), n_items), -np.inf, dtype=np.float32)
