@@ -10,7 +10,7 @@ from recsys_lib.data import split_ratings, synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
 from recsys_lib.models import EASE, SVD, BiasBaseline, Blend, ItemKNN, Popularity, Recommender
-from recsys_lib.models.blend import normalised_scores
+from recsys_lib.models.blend import normalised_scores, whole_user_sample
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,31 @@ def _fit_count(model):
     fit = model.fit
     model.fit = lambda train: (calls.append(1), fit(train))[1]
     return lambda: len(calls)
+
+
+def test_above_max_inner_ratings_the_weights_come_from_a_sample_of_whole_users(split) -> None:
+    train = Interactions.from_ratings(split.train)
+    inner_sizes = []
+
+    class Recording(BiasBaseline):
+        def _fit(self, data: Interactions) -> None:
+            inner_sizes.append((data.nnz, data.n_users))
+            super()._fit(data)
+
+    blend = Blend({"baseline": Recording(), "knn": ItemKNN(n_neighbors=10)},
+                  max_inner_ratings=5_000).fit(train, seed=2)
+    (inner_nnz, inner_users), (outer_nnz, _) = inner_sizes
+    assert inner_nnz <= 0.8 * 5_000 + 1 and outer_nnz == train.nnz  # inner: 80% of the sample
+    assert inner_users < train.n_users
+    sample = whole_user_sample(split.train, 5_000, seed=2)
+    assert len(sample) <= 5_000
+    kept = split.train[split.train["user_id"].isin(sample["user_id"].unique())]
+    assert len(kept) == len(sample)  # every rating of each sampled user
+    assert blend.rating_weights_ is not None
+    test = evaluate_ratings(blend, split.test)["rmse"]
+    assert test <= evaluate_ratings(blend.members["baseline"], split.test)["rmse"]
+
+
+def test_max_inner_ratings_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_inner_ratings"):
+        Blend(max_inner_ratings=0)

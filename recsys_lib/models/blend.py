@@ -16,7 +16,7 @@ from recsys_lib.metrics import ranking_metrics
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.scoring import mask_seen, top_k_numpy
 
-__all__ = ["DEFAULT_MEMBERS", "Blend", "normalised_scores"]
+__all__ = ["DEFAULT_MEMBERS", "Blend", "normalised_scores", "whole_user_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,15 @@ def normalised_scores(scores: Any) -> np.ndarray:
     return ((scores - mean.astype(np.float32)) * scale.astype(np.float32)).astype(np.float32)
 
 
+def whole_user_sample(ratings: pd.DataFrame, max_ratings: int, seed: int) -> pd.DataFrame:
+    """The ratings of users taken in a seeded random order while their ratings add up to
+    at most `max_ratings` (at least one user), in their original order."""
+    users, counts = np.unique(ratings["user_id"].to_numpy(), return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(users))
+    taken = max(1, int(np.searchsorted(np.cumsum(counts[order]), max_ratings, side="right")))
+    return ratings[ratings["user_id"].isin(users[order[:taken]])]
+
+
 class Blend(Recommender):
     """Fits copies of its members on an inner split of the training data, learns blend
     weights on the held-out part, then fits the members on all the training data: a
@@ -72,6 +81,10 @@ class Blend(Recommender):
         relevance_threshold: held-out ratings at or above this many stars are relevant.
         tune_users: most held-out users scored when choosing ranking weights (a seeded
             sample; bounds memory at tune_users x n_items x n_members float32).
+        max_inner_ratings: most training ratings the weights are learned from: above it,
+            the inner split is drawn from a seeded sample of whole users holding at most
+            this many ratings, so the inner fits cost a bounded time and memory at any
+            scale (the members are still fitted on all the training data); None: all.
     """
 
     def __init__(
@@ -83,6 +96,7 @@ class Blend(Recommender):
         k: int = 10,
         relevance_threshold: float = 4.0,
         tune_users: int = 1_000,
+        max_inner_ratings: int | None = 2_000_000,
     ) -> None:
         super().__init__()
         if members is None:
@@ -95,12 +109,15 @@ class Blend(Recommender):
             raise ValueError(f"ridge must be >= 0, got {ridge}")
         if k < 1 or tune_users < 1:
             raise ValueError(f"k and tune_users must be >= 1, got {k} and {tune_users}")
+        if max_inner_ratings is not None and max_inner_ratings < 1:
+            raise ValueError(f"max_inner_ratings must be >= 1 or None, got {max_inner_ratings}")
         self.members = {name: _member(name, spec) for name, spec in members.items()}
         self.holdout_fraction = holdout_fraction
         self.ridge = ridge
         self.k = k
         self.relevance_threshold = relevance_threshold
         self.tune_users = tune_users
+        self.max_inner_ratings = max_inner_ratings
         self.predicts_ratings = any(m.predicts_ratings for m in self.members.values())
         self.seed = 42
         self.rating_weights_: np.ndarray | None = None
@@ -115,6 +132,10 @@ class Blend(Recommender):
 
     def _fit(self, train: Interactions) -> None:
         frame = train.to_frame()
+        if self.max_inner_ratings is not None and len(frame) > self.max_inner_ratings:
+            frame = whole_user_sample(frame, self.max_inner_ratings, self.seed)
+            logger.info("blend weights learned on %d users' %d ratings (of %d)",
+                        frame["user_id"].nunique(), len(frame), train.nnz)
         split = split_ratings(frame, test_fraction=self.holdout_fraction, seed=self.seed)
         inner = Interactions.from_ratings(split.train)
         fitted = {name: _fresh(model).fit(inner) for name, model in self.members.items()}
@@ -246,6 +267,7 @@ class Blend(Recommender):
             "k": self.k,
             "relevance_threshold": self.relevance_threshold,
             "tune_users": self.tune_users,
+            "max_inner_ratings": self.max_inner_ratings,
         }
 
     def _get_state(self) -> dict[str, np.ndarray]:
@@ -276,17 +298,19 @@ class Blend(Recommender):
     @fit_estimate
     def estimate_fit_bytes(
         cls, n_users: int, n_items: int, nnz: int, *, members: dict | None = None,
-        tune_users: int = 1_000,
+        tune_users: int = 1_000, max_inner_ratings: int | None = 2_000_000,
     ) -> int:
         """Every member's own fit estimate (all stay fitted), the inner split's copies of
-        the ratings (frames and CSR, about 40 bytes a rating) and the ranking search's
-        standardised score blocks (tune_users x n_items float32 per member, plus two)."""
+        the ratings (frames and CSR, about 40 bytes a rating, at most `max_inner_ratings`)
+        and the ranking search's standardised score blocks (tune_users x n_items float32
+        per member, plus two)."""
         blend = cls(members)
         members_bytes = sum(
             model.estimate_fit_bytes(n_users, n_items, nnz) for model in blend.members.values()
         )
         tuning = (len(blend.members) + 2) * dense_matrix_bytes((min(tune_users, n_users), n_items))
-        return members_bytes + 40 * nnz + tuning
+        inner = nnz if max_inner_ratings is None else min(nnz, max_inner_ratings)
+        return members_bytes + 40 * inner + tuning
 
 
 def _member(name: str, spec: Recommender | Mapping[str, Any]) -> Recommender:
