@@ -145,8 +145,8 @@ def scale(n_ratings: int, folder: Path) -> bool:
     peak_gb = timeline["peak_rss_mb"].max() / 1024
     return all(
         [
-            check("load + split + fit + evaluate < 15 min", total < 900, f"{total / 60:.1f} min"),
-            check("peak RSS < 8 GB", peak_gb < 8, f"{peak_gb:.2f} GB"),
+            check("load + split + fit + evaluate <= 2 min", total <= 120, f"{total / 60:.1f} min"),
+            check("peak RSS <= 1.5 GB", peak_gb <= 1.5, f"{peak_gb:.2f} GB"),
         ]
     )
 
