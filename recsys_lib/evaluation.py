@@ -17,8 +17,11 @@ __all__ = ["evaluate_ranking", "evaluate_ratings"]
 logger = logging.getLogger(__name__)
 
 
-def evaluate_ratings(model: Recommender, test: pd.DataFrame) -> dict[str, float | int]:
-    """RMSE and MAE (stars) of `model.predict` on every test rating.
+def evaluate_ratings(
+    model: Recommender, test: pd.DataFrame, max_users: int | None = None, seed: int = 42
+) -> dict[str, float | int]:
+    """RMSE and MAE (stars) of `model.predict` on every test rating, or on every test
+    rating of a seeded sample of `max_users` test users (None: all users).
 
     Pairs whose user or item the model never saw are predicted by its baseline fallback,
     kept in the scores, and counted.
@@ -34,10 +37,17 @@ def evaluate_ratings(model: Recommender, test: pd.DataFrame) -> dict[str, float 
     if not model.predicts_ratings:
         raise TypeError(f"{type(model).__name__} ranks items; it has no ratings to evaluate")
     _check_columns(test)
+    if max_users is not None and max_users < 1:
+        raise ValueError(f"max_users must be positive or None, got {max_users}")
     users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
+    truth = test["rating"].to_numpy(dtype=np.float32)
+    test_users = np.unique(users)
+    if max_users is not None and len(test_users) > max_users:
+        rng = np.random.default_rng(seed)
+        chosen = np.isin(users, rng.choice(test_users, size=max_users, replace=False))
+        users, items, truth = users[chosen], items[chosen], truth[chosen]
     unknown = (train.user_index(users) < 0) | (train.item_index(items) < 0)
     predicted = model.predict(users, items)
-    truth = test["rating"].to_numpy(dtype=np.float32)
     return {
         "rmse": rmse(truth, predicted),
         "mae": mae(truth, predicted),

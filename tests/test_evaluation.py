@@ -54,6 +54,27 @@ def test_evaluate_ratings_scores_every_pair_and_counts_unknown_ones(
     assert result["n_unknown_pairs"] == 2  # item 50, user 9
 
 
+def test_evaluate_ratings_with_max_users_scores_all_ratings_of_a_seeded_user_sample(
+    train: Interactions, test_frame: pd.DataFrame
+) -> None:
+    model = BiasBaseline().fit(train)
+    users = test_frame["user_id"].to_numpy()
+    errors = model.predict(users, test_frame["item_id"].to_numpy()) - test_frame["rating"]
+    per_user = {user: np.sqrt(np.mean(errors[users == user] ** 2)) for user in np.unique(users)}
+    picked = set()
+    for seed in range(8):
+        result = evaluate_ratings(model, test_frame, max_users=1, seed=seed)
+        matches = [user for user, value in per_user.items()
+                   if value == pytest.approx(result["rmse"], rel=1e-6)]
+        assert matches, "the sampled RMSE is one user's whole-test RMSE"
+        picked.update(matches)
+        assert result == evaluate_ratings(model, test_frame, max_users=1, seed=seed)
+    assert len(picked) > 1  # the seed changes the user
+    assert evaluate_ratings(model, test_frame, max_users=4) == evaluate_ratings(model, test_frame)
+    with pytest.raises(ValueError, match="max_users"):
+        evaluate_ratings(model, test_frame, max_users=0)
+
+
 def test_evaluate_ratings_refuses_ranking_models_and_bad_frames(
     train: Interactions, test_frame: pd.DataFrame
 ) -> None:

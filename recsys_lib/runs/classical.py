@@ -41,7 +41,8 @@ class ClassicalParams(NotebookParams):
             4 x EASE_MAX_ITEMS^2 bytes; the most-rated items are kept); None: as many as
             fit in memory.
         TOP_K: recommendations per user in the ranking metrics.
-        EVAL_USERS: score a seeded sample of this many test users (None: all).
+        EVAL_USERS: score a seeded sample of this many test users (None: all): the
+            rating errors on their test ratings, the ranking metrics on their rankings.
         DEVICE: "auto", "cpu" or "cuda" (CUDA scores recommendations on the GPU).
     """
 

@@ -174,7 +174,8 @@ class EvaluationContext:
         test: held-out ratings (user_id, item_id, rating).
         k: recommendations per user.
         device: torch device for batched scoring ("cpu", "cuda").
-        max_users: score a seeded sample of this many test users (None: all).
+        max_users: score a seeded sample of this many test users (None: all): their
+            rating errors, and the ranking of as many users with a relevant test rating.
         seed: seed of that sample.
         memory: tracks the evaluation's time and memory.
     """
@@ -202,7 +203,7 @@ class EvaluationContext:
         metrics: dict[str, float | int] = {}
         with self.memory.track(f"evaluate {name}") as record:
             if model.predicts_ratings:
-                metrics.update(evaluate_ratings(model, self.test))
+                metrics.update(evaluate_ratings(model, self.test, self.max_users, self.seed))
             metrics.update(
                 evaluate_ranking(
                     model,
