@@ -22,14 +22,13 @@ import time
 from pathlib import Path
 
 from recsys_lib.data import synthetic_ratings, write_ratings
+from recsys_lib.data.synthetic import ML_25M_SHAPE
 from recsys_lib.memory import MemoryMonitor
 from recsys_lib.models import Recommender
 from recsys_lib.runs.classical import YARDSTICKS, ClassicalParams, classical_models
 from recsys_lib.runs.runner import run_notebook
 from recsys_lib.runs.steps import EvaluationContext, PreparedData, prepare_data
 from recsys_lib.runs.tables import diagnostics_table, results_table
-
-ML25M_SHAPE = {"n_users": 162_541, "n_items": 59_047, "n_ratings": 25_000_095}
 
 
 def check(label: str, ok: bool, detail: str) -> bool:
@@ -115,7 +114,7 @@ def speed() -> bool:
 
 
 def scale(n_ratings: int, folder: Path) -> bool:
-    shape = dict(ML25M_SHAPE)
+    shape = dict(ML_25M_SHAPE)
     factor = n_ratings / shape["n_ratings"]
     shape = {
         "n_users": max(1000, int(shape["n_users"] * factor)),
@@ -154,7 +153,7 @@ def scale(n_ratings: int, folder: Path) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", action="append", choices=["quality", "speed", "scale"])
-    parser.add_argument("--scale-ratings", type=int, default=ML25M_SHAPE["n_ratings"])
+    parser.add_argument("--scale-ratings", type=int, default=ML_25M_SHAPE["n_ratings"])
     parser.add_argument(
         "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "recsys_bench"
     )

@@ -14,7 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-__all__ = ["GENRES", "TIME_RANGE", "synthetic_movies", "synthetic_ratings"]
+__all__ = ["GENRES", "ML_25M_SHAPE", "TIME_RANGE", "synthetic_movies", "synthetic_ratings"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ GENRES = (
 )
 #: Inclusive range of synthetic timestamps, unix seconds (1996-01-01 .. 2018-12-31 UTC).
 TIME_RANGE = (820_454_400, 1_546_300_799)
+#: MovieLens 25M's size: `synthetic_ratings(**ML_25M_SHAPE)` is the benchmarks' scale data.
+ML_25M_SHAPE = {"n_users": 162_541, "n_items": 59_047, "n_ratings": 25_000_095}
 
 _USER_SIGMA = 1.25  # lognormal spread of user activity (MovieLens: mean/median about 2.2)
 _ITEM_SIGMA = 2.0  # lognormal spread of item popularity (a long tail of rarely rated items)
