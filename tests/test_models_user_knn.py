@@ -106,3 +106,12 @@ def test_beats_the_baseline_on_the_embedded_data() -> None:
     knn_rmse = evaluate_ratings(UserKNN().fit(train), split.test)["rmse"]
     base_rmse = evaluate_ratings(BiasBaseline().fit(train), split.test)["rmse"]
     assert knn_rmse < base_rmse - 0.015  # measured 0.8492 vs 0.8717
+
+
+def test_memory_estimate_is_item_knns_with_users_and_items_swapped() -> None:
+    assert UserKNN.estimate_fit_bytes(610, 9_724, 80_000) == ItemKNN.estimate_fit_bytes(
+        9_724, 610, 80_000
+    )
+    assert UserKNN.estimate_fit_bytes(610, 9_724, 80_000) != ItemKNN.estimate_fit_bytes(
+        610, 9_724, 80_000
+    )
