@@ -57,6 +57,32 @@ def _frame(matrix: sp.csr_matrix) -> Interactions:
     return Interactions.from_ratings(frame)
 
 
+def _brute_force_predictions(model, train: Interactions, k: int, damping: float,
+                             amplification: float, user_based: bool = False) -> np.ndarray:
+    """Every (user, item) prediction of a fitted ItemKNN (or UserKNN, `user_based`), pair
+    by pair from its dense neighbour similarities, clipped like the model's."""
+    similarity = model.neighbors_.toarray()
+    ratings = train.user_items.toarray()
+    rated = ratings > 0
+    biases = model.biases_
+    baseline = biases.mean + biases.user[:, None] + biases.item[None, :]
+    errors = np.where(rated, ratings - baseline, 0.0)
+    expected = np.empty_like(ratings)
+    for user in range(train.n_users):
+        for item in range(train.n_items):
+            if user_based:  # the most similar users who rated the item
+                weights = np.where(rated[:, item], similarity[user], 0.0)
+            else:  # the most similar items the user rated
+                weights = np.where(rated[user], similarity[item], 0.0)
+            top = np.argsort(-weights, kind="stable")[:k]
+            top = top[weights[top] > 0]
+            amplified = weights[top] ** amplification
+            residuals = errors[top, item] if user_based else errors[user, top]
+            term = amplified @ residuals / (amplified.sum() + damping)
+            expected[user, item] = baseline[user, item] + term
+    return np.clip(expected, biases.low, biases.high)
+
+
 @pytest.mark.parametrize(("shrinkage", "min_support"), [(0.0, 1), (3.0, 1), (3.0, 4)])
 def test_all_neighbours_equal_the_brute_force_similarity(shrinkage: float,
                                                          min_support: int) -> None:
@@ -114,22 +140,9 @@ def test_predictions_use_the_k_most_similar_rated_neighbours(monkeypatch, amplif
     settings = {"n_neighbors": 3, "shrinkage": 2.0, "damping": 0.5, "n_candidates": 8,
                 "amplification": amplification}
     model = ItemKNN(**settings).fit(train)
-    similarity = model.neighbors_.toarray()
+    expected = _brute_force_predictions(model, train, k=3, damping=0.5,
+                                        amplification=amplification)
     ratings = train.user_items.toarray()
-    rated = ratings > 0
-    biases = model.biases_
-    baseline = biases.mean + biases.user[:, None] + biases.item[None, :]
-    errors = np.where(rated, ratings - baseline, 0.0)
-    expected = np.empty_like(ratings)
-    for user in range(train.n_users):
-        for item in range(train.n_items):
-            weights = np.where(rated[user], similarity[item], 0.0)
-            top = np.argsort(-weights, kind="stable")[:3]
-            top = top[weights[top] > 0]
-            amplified = weights[top] ** amplification
-            term = amplified @ errors[user, top] / (amplified.sum() + 0.5)
-            expected[user, item] = baseline[user, item] + term
-    expected = np.clip(expected, biases.low, biases.high)
     users = np.repeat(train.user_ids, train.n_items)
     items = np.tile(train.item_ids, train.n_users)
     predicted = model.predict(users, items).reshape(ratings.shape)

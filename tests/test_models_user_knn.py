@@ -17,7 +17,12 @@ from recsys_lib.models import (
     load_model,
     similar_items,
 )
-from tests.test_models_knn import _brute_force_similarity, _frame, _random_residuals
+from tests.test_models_knn import (
+    _brute_force_predictions,
+    _brute_force_similarity,
+    _frame,
+    _random_residuals,
+)
 
 
 def test_user_similarities_are_the_shrunk_correlations_over_co_rated_items() -> None:
@@ -33,22 +38,10 @@ def test_user_similarities_are_the_shrunk_correlations_over_co_rated_items() -> 
 def test_predictions_use_the_k_most_similar_users_who_rated_the_item() -> None:
     train = _frame(_random_residuals(14, 12, 0.4, seed=6))
     model = UserKNN(n_neighbors=3, shrinkage=2.0, damping=0.5, n_candidates=8).fit(train)
-    similarity = model.neighbors_.toarray()
+    expected = _brute_force_predictions(model, train, k=3, damping=0.5, amplification=2.0,
+                                        user_based=True)
     ratings = train.user_items.toarray()
-    rated = ratings > 0
     biases = model.biases_
-    baseline = biases.mean + biases.user[:, None] + biases.item[None, :]
-    errors = np.where(rated, ratings - baseline, 0.0)
-    expected = np.empty_like(ratings)
-    for user in range(train.n_users):
-        for item in range(train.n_items):
-            weights = np.where(rated[:, item], similarity[user], 0.0)
-            top = np.argsort(-weights, kind="stable")[:3]
-            top = top[weights[top] > 0]
-            amplified = weights[top] ** 2.0
-            term = amplified @ errors[top, item] / (amplified.sum() + 0.5)
-            expected[user, item] = baseline[user, item] + term
-    expected = np.clip(expected, biases.low, biases.high)
     users = np.repeat(train.user_ids, train.n_items)
     items = np.tile(train.item_ids, train.n_users)
     predicted = model.predict(users, items).reshape(ratings.shape)
