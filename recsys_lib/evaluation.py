@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_lib.data.interactions import Interactions, index_of
+from recsys_lib.data.sampling import seeded_subset
 from recsys_lib.data.schema import DataError
 from recsys_lib.metrics import mae, ranking_metrics, rmse
 from recsys_lib.models.base import DEFAULT_BATCH_USERS, NotFittedError, Recommender
@@ -41,10 +42,8 @@ def evaluate_ratings(
         raise ValueError(f"max_users must be positive or None, got {max_users}")
     users, items = test["user_id"].to_numpy(), test["item_id"].to_numpy()
     truth = test["rating"].to_numpy(dtype=np.float32)
-    test_users = np.unique(users)
-    if max_users is not None and len(test_users) > max_users:
-        rng = np.random.default_rng(seed)
-        chosen = np.isin(users, rng.choice(test_users, size=max_users, replace=False))
+    if max_users is not None:
+        chosen = np.isin(users, seeded_subset(np.unique(users), max_users, seed))
         users, items, truth = users[chosen], items[chosen], truth[chosen]
     unknown = (train.user_index(users) < 0) | (train.item_index(items) < 0)
     predicted = model.predict(users, items)
@@ -110,9 +109,8 @@ def evaluate_ranking(
     users = np.unique(relevant_users)
     if len(users) == 0:
         raise ValueError(f"no test rating is >= relevance_threshold={relevance_threshold}")
-    if max_users is not None and len(users) > max_users:
-        rng = np.random.default_rng(seed)
-        users = np.sort(rng.choice(users, size=max_users, replace=False))
+    if max_users is not None:
+        users = seeded_subset(users, max_users, seed)
     rows = index_of(users, relevant_users)
     sampled = rows >= 0
     extra = _extra_seen(train, seen, users)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib.data.loading import load_ratings
-from recsys_lib.data.sampling import RatingSampler, choose_users, sample_ratings
+from recsys_lib.data.sampling import RatingSampler, choose_users, sample_ratings, seeded_subset
 from recsys_lib.data.schema import DataError
 
 
@@ -61,6 +61,28 @@ def test_choose_users_takes_a_prefix_of_a_shuffle() -> None:
         assert total >= 5 and (np.diff(chosen) > 0).all()
         assert total - counts[np.isin(ids, chosen)].max() < 5
     assert choose_users(ids, counts, 100, seed=0).tolist() == [3, 5, 8, 13]
+
+
+def test_choose_users_at_most_stops_before_passing_the_size() -> None:
+    ids = np.array([3, 5, 8, 13], dtype=np.int32)
+    counts = np.array([4, 1, 2, 6])
+    for seed in range(20):
+        at_least = choose_users(ids, counts, 5, seed)
+        at_most = choose_users(ids, counts, 5, seed, at_most=True)
+        total = counts[np.isin(ids, at_most)].sum()
+        assert set(at_most) <= set(at_least)  # a prefix of the same shuffle, never longer
+        assert total <= 5 or len(at_most) == 1  # one user's history may exceed the size
+    assert choose_users(ids, counts, 100, seed=0, at_most=True).tolist() == [3, 5, 8, 13]
+
+
+def test_seeded_subset_is_sorted_seeded_and_whole_when_small() -> None:
+    values = np.arange(100, 200)
+    subset = seeded_subset(values, 10, seed=1)
+    assert len(subset) == 10 and len(set(subset)) == 10 and (np.diff(subset) > 0).all()
+    assert set(subset) <= set(values)
+    np.testing.assert_array_equal(subset, seeded_subset(values, 10, seed=1))
+    assert not np.array_equal(subset, seeded_subset(values, 10, seed=2))
+    assert seeded_subset(values, 100, seed=1) is values
 
 
 @pytest.mark.parametrize("strategy", ["ratings", "users"])

@@ -28,6 +28,7 @@ __all__ = [
     "keep_users",
     "sample_info",
     "sample_ratings",
+    "seeded_subset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ class UserCounter:
 
 
 def choose_users(
-    user_ids: np.ndarray, counts: np.ndarray, sample_size: int, seed: int
+    user_ids: np.ndarray, counts: np.ndarray, sample_size: int, seed: int, *,
+    at_most: bool = False,
 ) -> np.ndarray:
     """Users, shuffled with `seed`, taken until their ratings reach `sample_size`.
 
@@ -116,14 +118,27 @@ def choose_users(
         counts: number of ratings of each user.
         sample_size: ratings wanted (at least; the last user's history is kept whole).
         seed: shuffling seed.
+        at_most: stop before the user whose ratings would pass `sample_size` instead
+            (at least one user is taken).
 
     Returns:
         Sorted int32 array of the chosen user ids (all users when they hold fewer ratings).
     """
     order = np.random.default_rng(seed).permutation(len(user_ids))
     reached = np.cumsum(counts[order])
-    n_users = min(int(np.searchsorted(reached, sample_size)) + 1, len(user_ids))
+    if at_most:
+        n_users = max(1, int(np.searchsorted(reached, sample_size, side="right")))
+    else:
+        n_users = min(int(np.searchsorted(reached, sample_size)) + 1, len(user_ids))
     return np.sort(user_ids[order[:n_users]]).astype(np.int32)
+
+
+def seeded_subset(values: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """`size` of `values` drawn without replacement with `seed`, sorted; `values` itself
+    when it holds no more than `size`."""
+    if len(values) <= size:
+        return values
+    return np.sort(np.random.default_rng(seed).choice(values, size=size, replace=False))
 
 
 def keep_users(ratings: pd.DataFrame, user_ids: np.ndarray) -> pd.DataFrame:

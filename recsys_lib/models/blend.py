@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_lib.data.interactions import Interactions, index_of
+from recsys_lib.data.sampling import choose_users, keep_users, seeded_subset
 from recsys_lib.data.split import split_ratings
 from recsys_lib.memory import dense_matrix_bytes
 from recsys_lib.metrics import ranking_metrics
@@ -52,9 +53,7 @@ def whole_user_sample(ratings: pd.DataFrame, max_ratings: int, seed: int) -> pd.
     """The ratings of users taken in a seeded random order while their ratings add up to
     at most `max_ratings` (at least one user), in their original order."""
     users, counts = np.unique(ratings["user_id"].to_numpy(), return_counts=True)
-    order = np.random.default_rng(seed).permutation(len(users))
-    taken = max(1, int(np.searchsorted(np.cumsum(counts[order]), max_ratings, side="right")))
-    return ratings[ratings["user_id"].isin(users[order[:taken]])]
+    return keep_users(ratings, choose_users(users, counts, max_ratings, seed, at_most=True))
 
 
 class Blend(Recommender):
@@ -181,9 +180,7 @@ class Blend(Recommender):
         if len(users) == 0:
             logger.warning("no relevant held-out rating of a known user: equal ranking weights")
             return np.ones(n_members)
-        if len(users) > self.tune_users:
-            rng = np.random.default_rng(self.seed)
-            users = np.sort(rng.choice(users, size=self.tune_users, replace=False))
+        users = seeded_subset(users, self.tune_users, self.seed)
         rows = index_of(users, user_rows)
         keep = rows >= 0
         rows, item_cols = rows[keep], np.where(item_cols[keep] >= 0, item_cols[keep], -2)

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from recsys_lib.data.interactions import Interactions
+from recsys_lib.data.sampling import seeded_subset
 from recsys_lib.models.baseline import Biases, user_rows_of
 from recsys_lib.models.vae.common import (
     FLOAT_BYTES,
@@ -174,9 +175,8 @@ class RatingVAE(VAERecommender):
 
     def _fit_validator(self, train: Interactions, n_ratings: int) -> ValidateFn:
         frame = train.to_frame()
-        rng = np.random.default_rng(self.trainer_config.seed)
-        subset = frame.iloc[np.sort(rng.choice(len(frame), min(n_ratings, len(frame)),
-                                               replace=False))]
+        subset = frame.iloc[seeded_subset(np.arange(len(frame)), n_ratings,
+                                          self.trainer_config.seed)]
         return self._validator(Interactions.from_ratings(subset))
 
     def _activation_bytes_per_sample(self, n_items: int) -> int:
