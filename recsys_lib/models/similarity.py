@@ -31,13 +31,16 @@ def has_item_similarity(model: Recommender) -> bool:
     own = getattr(type(model), "similar_items", None)
     if callable(own):
         return True
-    return any(getattr(model, name, None) is not None
-               for name in (*_item_neighbors(model), "kept_", "item_factors_"))
+    return _item_neighbors(model) is not None or any(
+        getattr(model, name, None) is not None for name in ("kept_", "item_factors_")
+    )
 
 
-def _item_neighbors(model: Any) -> tuple[str, ...]:
-    """("neighbors_",) where that attribute holds item neighbours (not UserKNN's users)."""
-    return ("neighbors_",) if getattr(model, "neighbors_of", "items") == "items" else ()
+def _item_neighbors(model: Any) -> Any:
+    """The model's `neighbors_` where they are item neighbours (not UserKNN's users)."""
+    if getattr(model, "neighbors_of", "items") != "items":
+        return None
+    return getattr(model, "neighbors_", None)
 
 
 def similar_items(
@@ -86,7 +89,7 @@ def similar_items(
 def _similarity_rows(model: Any, cols: np.ndarray) -> np.ndarray:
     """float32 (len(cols), n_items) similarities; -inf where the model knows none."""
     n_items = model.train_.n_items
-    neighbors = getattr(model, "neighbors_", None) if _item_neighbors(model) else None
+    neighbors = _item_neighbors(model)
     if neighbors is not None and sp.issparse(neighbors):
         rows = sp.csr_matrix(neighbors)[cols]
         block = np.full((len(cols), n_items), -np.inf, dtype=np.float32)
