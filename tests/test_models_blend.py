@@ -163,7 +163,7 @@ def test_above_max_inner_ratings_the_weights_come_from_a_sample_of_whole_users(s
     (inner_nnz, inner_users), (outer_nnz, _) = inner_sizes
     assert inner_nnz <= 0.8 * 5_000 + 1 and outer_nnz == train.nnz  # inner: 80% of the sample
     assert inner_users < train.n_users
-    sample = whole_user_sample(split.train, 5_000, seed=2)
+    sample = whole_user_sample(train, 5_000, seed=2)
     assert len(sample) <= 5_000
     kept = split.train[split.train["user_id"].isin(sample["user_id"].unique())]
     assert len(kept) == len(sample)  # every rating of each sampled user

@@ -170,12 +170,20 @@ class Interactions:
         """int32 column of each raw item id, -1 for items not in this set."""
         return index_of(self.item_ids, raw_item_ids)
 
-    def to_frame(self) -> pd.DataFrame:
-        """The stored ratings as a frame with raw `user_id`, `item_id`, `rating`."""
-        coo = self.user_items.tocoo()
+    def to_frame(self, user_ids: np.ndarray | None = None) -> pd.DataFrame:
+        """The stored ratings as a frame with raw `user_id`, `item_id`, `rating`, by user
+        then item: all of them, or only those of the known users among the raw
+        `user_ids` (without building the whole frame first)."""
+        if user_ids is None:
+            rows, matrix = self.user_ids, self.user_items
+        else:
+            wanted = self.user_index(np.unique(user_ids))
+            wanted = wanted[wanted >= 0]
+            rows, matrix = self.user_ids[wanted], self.user_items[wanted]
+        coo = matrix.tocoo()
         return pd.DataFrame(
             {
-                "user_id": self.user_ids[coo.row],
+                "user_id": rows[coo.row],
                 "item_id": self.item_ids[coo.col],
                 "rating": coo.data.astype(np.float32),
             }

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_lib.data.interactions import Interactions, index_of
-from recsys_lib.data.sampling import choose_users, keep_users, seeded_subset
+from recsys_lib.data.sampling import choose_users, seeded_subset
 from recsys_lib.data.split import split_ratings
 from recsys_lib.memory import dense_matrix_bytes
 from recsys_lib.metrics import ranking_metrics
@@ -49,11 +49,11 @@ def normalised_scores(scores: Any) -> np.ndarray:
     return ((scores - mean.astype(np.float32)) * scale.astype(np.float32)).astype(np.float32)
 
 
-def whole_user_sample(ratings: pd.DataFrame, max_ratings: int, seed: int) -> pd.DataFrame:
-    """The ratings of users taken in a seeded random order while their ratings add up to
-    at most `max_ratings` (at least one user), in their original order."""
-    users, counts = np.unique(ratings["user_id"].to_numpy(), return_counts=True)
-    return keep_users(ratings, choose_users(users, counts, max_ratings, seed, at_most=True))
+def whole_user_sample(train: Interactions, max_ratings: int, seed: int) -> pd.DataFrame:
+    """The ratings (a frame, by user then item) of users taken in a seeded random order
+    while their ratings add up to at most `max_ratings` (at least one user)."""
+    counts = np.diff(train.user_items.indptr)
+    return train.to_frame(choose_users(train.user_ids, counts, max_ratings, seed, at_most=True))
 
 
 class Blend(Recommender):
@@ -130,11 +130,12 @@ class Blend(Recommender):
         return super().fit(train)
 
     def _fit(self, train: Interactions) -> None:
-        frame = train.to_frame()
-        if self.max_inner_ratings is not None and len(frame) > self.max_inner_ratings:
-            frame = whole_user_sample(frame, self.max_inner_ratings, self.seed)
+        if self.max_inner_ratings is not None and train.nnz > self.max_inner_ratings:
+            frame = whole_user_sample(train, self.max_inner_ratings, self.seed)
             logger.info("blend weights learned on %d users' %d ratings (of %d)",
                         frame["user_id"].nunique(), len(frame), train.nnz)
+        else:
+            frame = train.to_frame()
         split = split_ratings(frame, test_fraction=self.holdout_fraction, seed=self.seed)
         inner = Interactions.from_ratings(split.train)
         fitted = {name: _fresh(model).fit(inner) for name, model in self.members.items()}
