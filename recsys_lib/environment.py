@@ -26,6 +26,7 @@ __all__ = [
     "KAGGLE_WORKING_ENV",
     "OUTPUT_ENV",
     "SESSION_HOURS_ENV",
+    "available_cores",
     "cache_dir",
     "colab_data_dir",
     "environment_info",
@@ -56,6 +57,13 @@ SESSION_HOURS_ENV = "RECSYS_SESSION_HOURS"
 #: sessions after 12 hours (TPU sessions and some GPU tiers after 9); Colab's free tier
 #: allows at most 12. Set RECSYS_SESSION_HOURS where your limit differs.
 HOSTED_SESSION_HOURS = 12.0
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def is_kaggle() -> bool:

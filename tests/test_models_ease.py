@@ -7,7 +7,9 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
+import recsys_lib.models.ease as ease_module
 from recsys_lib.data import synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.models import EASE, Recommender
@@ -54,6 +56,16 @@ def test_weights_and_scores_match_the_closed_form(train: Interactions) -> None:
     np.testing.assert_allclose(scores[0], user_scores[[0, 1]][order], rtol=1e-5)
     assert model.n_items_kept_ == 4 and model.rating_share_kept_ == 1.0
     assert "4 of 4 items modelled, holding 100.0%" in model.summary()
+
+
+def test_gram_rows_in_groups_and_blocks_on_two_cores_match_the_closed_form(monkeypatch) -> None:
+    monkeypatch.setattr(ease_module, "available_cores", lambda: 2)
+    rated = np.random.default_rng(4).random((400, 120)) < 0.1
+    x = sp.csr_matrix(rated.astype(np.float32))
+    # 8 row groups of 15 rows against their own columns, in one-row blocks (4+ per core)
+    weights = ease_module.ease_weights(x, 5.0)
+    np.testing.assert_allclose(weights, _closed_form(rated, 5.0), atol=2e-5)
+    assert np.all(np.diag(weights) == 0)
 
 
 def test_max_items_keeps_the_most_rated_items_and_ranks_the_rest_after_them(

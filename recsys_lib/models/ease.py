@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_lib.data.interactions import Interactions
+from recsys_lib.environment import available_cores
 from recsys_lib.memory import dense_matrix_bytes, memory_limit
 from recsys_lib.memory.units import format_mb, to_mb
 from recsys_lib.models.base import Recommender, fit_estimate
@@ -22,7 +24,9 @@ DEFAULT_LAMBDA = 500.0
 DEFAULT_MAX_ITEMS = 10_000  # 400 MB of float32 weights; ml-latest-small (9,724 items) fits
 BUDGET_FRACTION = 0.7  # share of the available memory the fit may plan to use (preflight's "fits")
 _GRAM_BLOCK_BYTES = 64 * 2**20  # sparse product work per block of Gram rows
-_BYTES_PER_GRAM_CELL = 12  # a block's sparse product: float32 value + int32 index + scipy's work
+_BYTES_PER_GRAM_CELL = 16  # a block's sparse product (float32 value, int32 index, scipy's
+# work) and its dense copy
+_GRAM_GROUPS = 8  # row groups of the upper-triangle Gram, each against its own columns
 _CHECKSUM_RTOL = 1e-4  # relative change of sum |B| on load beyond float32 rounding
 
 
@@ -32,10 +36,10 @@ def ease_weights(
     """EASE's item-item weights `B = I - P / diag(P)`, `P = (X^T X + lam I)^-1`, diag(B) = 0.
 
     X is the binary (rated = 1) users x items matrix. One float32 items x items array is
-    allocated: the Gram matrix is written into it block by block from sparse products,
-    then LAPACK's Cholesky factorisation (spotrf) and inverse (spotri) overwrite it, and
-    the scaling to B happens in place. With fewer users than items, `ease_factors` gives
-    the same B in users x items memory.
+    allocated: the Gram matrix's upper triangle is written into it block by block from
+    sparse products (`_upper_gram`), then LAPACK's Cholesky factorisation (spotrf) and
+    inverse (spotri) overwrite it, and the scaling to B happens in place. With fewer
+    users than items, `ease_factors` gives the same B in users x items memory.
 
     Args:
         user_items: float32 users x items CSR (stored entries count as interactions).
@@ -53,13 +57,8 @@ def ease_weights(
 
     _check_lam(lam)
     n_items = user_items.shape[1]
-    binary = _binary(user_items)
-    items_users = binary.T.tocsr()
-    gram = np.empty((n_items, n_items), dtype=np.float32)
     block = max(1, block_bytes // (_BYTES_PER_GRAM_CELL * max(n_items, 1)))
-    for start in range(0, n_items, block):
-        (items_users[start : start + block] @ binary).toarray(out=gram[start : start + block])
-    del binary, items_users
+    gram = _upper_gram(_binary(user_items), block)
     gram.flat[:: n_items + 1] += np.float32(lam)
     # gram is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
     # works on it in place (f2py copies only arrays of another order or dtype). The
@@ -128,6 +127,37 @@ def _binary(user_items: sp.csr_matrix) -> sp.csr_matrix:
         (np.ones(user_items.nnz, dtype=np.float32), user_items.indices, user_items.indptr),
         shape=user_items.shape,
     )
+
+
+def _upper_gram(binary: sp.csr_matrix, block: int) -> np.ndarray:
+    """The upper triangle (diagonal included) of `X^T X` in a float32 items x items array
+    whose lower triangle is left unset: what LAPACK's factorisation reads, for about
+    half the sparse work of the whole matrix.
+
+    The rows fall in `_GRAM_GROUPS` groups; each group's rows are computed at most
+    `block` at a time (at least four blocks per core) on every core, against X's columns
+    from the group's first row on (a column slice cut from the previous group's, so at
+    most one slice exists besides X)."""
+    n_items = binary.shape[1]
+    items_users = binary.T.tocsr()
+    gram = np.empty((n_items, n_items), dtype=np.float32)
+    cores = available_cores()
+    group = max(block, -(-n_items // _GRAM_GROUPS))
+    block = min(block, max(1, group // (4 * cores)))  # several blocks per core and group
+
+    def rows(start: int, stop: int, columns: sp.csr_matrix) -> None:
+        first = n_items - columns.shape[1]
+        gram[start:stop, first:] = (items_users[start:stop] @ columns).toarray()
+
+    columns = binary
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        for begin in range(0, n_items, group):
+            columns = columns[:, begin - (n_items - columns.shape[1]) :]
+            end = min(begin + group, n_items)
+            starts = range(begin, end, block)
+            list(pool.map(rows, starts, [min(start + block, end) for start in starts],
+                          [columns] * len(starts)))
+    return gram
 
 
 def _mirror_upper_to_lower(square: np.ndarray, block: int) -> None:
@@ -359,10 +389,11 @@ class EASE(Recommender):
 
 
 def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:
-    """The binary float32 CSR interactions, their CSR transpose and one Gram block's work."""
-    entries = 2 * nnz * (dense_matrix_bytes((1,)) + dense_matrix_bytes((1,), "int32"))
+    """The binary float32 CSR interactions, their CSR transpose, a column slice of them
+    and one Gram block's work per core."""
+    entries = 3 * nnz * (dense_matrix_bytes((1,)) + dense_matrix_bytes((1,), "int32"))
     pointers = dense_matrix_bytes((n_users + n_items + 2,), "int32")
-    return entries + pointers + _GRAM_BLOCK_BYTES
+    return entries + pointers + available_cores() * _GRAM_BLOCK_BYTES
 
 
 def _tail_scores(popularity: np.ndarray, kept: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ the baseline, so sparse samples do not trust one co-rater.
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_lib.data.interactions import Interactions
+from recsys_lib.environment import available_cores
 from recsys_lib.memory import dense_matrix_bytes, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
@@ -84,7 +84,7 @@ def item_neighbors(
     if k < 1 or residuals.nnz == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     block_size = auto_block_size(n_items) if block_size is None else block_size
-    n_jobs = _default_jobs() if n_jobs is None else max(1, n_jobs)
+    n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
     values = residuals.data.astype(np.float32)
     pattern = (residuals.indices, residuals.indptr)
     shape = residuals.shape
@@ -167,12 +167,6 @@ def _support_and_squares(
 
 def _dense(product: np.ndarray | sp.spmatrix) -> np.ndarray:
     return product.toarray() if sp.issparse(product) else product
-
-
-def _default_jobs() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class ItemKNN(Recommender):
@@ -388,7 +382,7 @@ class ItemKNN(Recommender):
         and items swapped (users x users neighbours)."""
         if cls.neighbors_of == "users":
             n_users, n_items = n_items, n_users
-        n_jobs = _default_jobs() if n_jobs is None else max(1, n_jobs)
+        n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
         block_size = auto_block_size(n_items) if block_size is None else block_size
         values = 4 * dense_matrix_bytes((nnz,)) + 3 * sparse_matrix_bytes((n_items, n_users), nnz)
         residuals = sparse_matrix_bytes((n_users, n_items), nnz)
