@@ -10,7 +10,8 @@ from recsys_lib.data import split_ratings, synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
 from recsys_lib.models import EASE, SVD, BiasBaseline, Blend, ItemKNN, Popularity, Recommender
-from recsys_lib.models.blend import normalised_scores, whole_user_sample
+from recsys_lib.models.blend import candidate_scores, normalised_scores, whole_user_sample
+from recsys_lib.models.scoring import mask_seen, top_k_numpy
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +176,30 @@ def test_above_max_inner_ratings_the_weights_come_from_a_sample_of_whole_users(s
 def test_max_inner_ratings_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_inner_ratings"):
         Blend(max_inner_ratings=0)
+
+
+def test_candidates_hold_the_top_k_of_any_blend_of_their_members(split, monkeypatch) -> None:
+    import recsys_lib.models.blend as blend_module
+
+    monkeypatch.setattr(blend_module, "TUNE_BATCH_USERS", 7)  # several batches
+    train = Interactions.from_ratings(split.train)
+    members = [model.fit(train) for model in _members().values()]
+    users = np.arange(0, train.n_users, 25)
+    columns, blocks, excluded = candidate_scores(members, users, train)
+    width = len(members) * blend_module.TUNE_CANDIDATES
+    assert columns.shape == excluded.shape == (len(users), width)
+    assert blocks.shape == (len(members), len(users), width)
+    assert np.all(blocks[:, excluded] == 0)
+    for row in range(len(users)):  # each candidate once, never a seen item
+        chosen = columns[row][~excluded[row]]
+        assert len(np.unique(chosen)) == len(chosen)
+        assert not np.isin(chosen, train.user_items[users[row]].indices).any()
+    full = np.stack([normalised_scores(model._score(users)) for model in members])
+    for weights in ([1.0, 0.0, 0.0, 0.0], [0.25, 1.0, 0.5, 2.0], [0.1, 0.0, 1.0, 0.25]):
+        w = np.float32(weights)
+        blended = mask_seen(np.tensordot(w, full, axes=1), train.user_items[users])
+        expected, _ = top_k_numpy(blended, 10)
+        scores = np.tensordot(w, blocks, axes=1)
+        scores[excluded] = -np.inf
+        best, _ = top_k_numpy(scores, 10)
+        np.testing.assert_array_equal(np.take_along_axis(columns, best, axis=1), expected)

@@ -17,7 +17,9 @@ from recsys_lib.metrics import ranking_metrics
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.scoring import mask_seen, top_k_numpy
 
-__all__ = ["DEFAULT_MEMBERS", "Blend", "normalised_scores", "whole_user_sample"]
+__all__ = [
+    "DEFAULT_MEMBERS", "Blend", "candidate_scores", "normalised_scores", "whole_user_sample",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,10 @@ DEFAULT_MEMBERS = {
     "baseline": "BiasBaseline", "svd": "SVD", "knn": "ItemKNN", "user_knn": "UserKNN",
     "ease": "EASE",
 }
+#: Best unseen items per member and tuning user among which the ranking blend's weights
+#: are searched (their union); k = 10 needs far fewer.
+TUNE_CANDIDATES = 100
+TUNE_BATCH_USERS = 200  # tuning users whose full score rows are held at once
 #: Candidate weights of one member in the ranking blend's coordinate search.
 RANKING_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 _SEARCH_ROUNDS = 2
@@ -56,6 +62,47 @@ def whole_user_sample(train: Interactions, max_ratings: int, seed: int) -> pd.Da
     return train.to_frame(choose_users(train.user_ids, counts, max_ratings, seed, at_most=True))
 
 
+def candidate_scores(
+    members: list[Recommender], users: np.ndarray, train: Interactions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The items a ranking blend of `members` could put first for each of `users`, and
+    every member's standardised score of them: the union of each member's
+    `TUNE_CANDIDATES` best unseen items (scores standardised over all items, as
+    `normalised_scores`), computed `TUNE_BATCH_USERS` users at a time so that the full
+    users x items score rows exist for one batch only.
+
+    Args:
+        members: models fitted on `train`.
+        users: training rows of the users.
+        train: their training interactions (the seen items excluded).
+
+    Returns:
+        int32 item columns (n_users, width), float32 scores (n_members, n_users, width)
+        and a boolean (n_users, width) mask of slots that hold no candidate (a repeat of
+        another member's candidate, or nothing where fewer items are unseen); excluded
+        slots score 0. width = n_members x min(TUNE_CANDIDATES, n_items).
+    """
+    depth = min(TUNE_CANDIDATES, train.n_items)
+    columns, scores, excluded = [], [], []
+    for start in range(0, len(users), TUNE_BATCH_USERS):
+        batch = users[start : start + TUNE_BATCH_USERS]
+        seen = train.user_items[batch]
+        full = [normalised_scores(member._score(batch)) for member in members]
+        best = np.concatenate(
+            [top_k_numpy(mask_seen(member.copy(), seen), depth)[0] for member in full], axis=1
+        )
+        best.sort(axis=1)  # -1 (nothing) first, repeats side by side
+        missing = best < 0
+        missing[:, 1:] |= best[:, 1:] == best[:, :-1]
+        best[missing] = 0
+        values = np.stack([np.take_along_axis(member, best, axis=1) for member in full])
+        values[:, missing] = 0.0
+        columns.append(best)
+        scores.append(values)
+        excluded.append(missing)
+    return np.concatenate(columns), np.concatenate(scores, axis=1), np.concatenate(excluded)
+
+
 class Blend(Recommender):
     """Fits copies of its members on an inner split of the training data, learns blend
     weights on the held-out part, then fits the members on all the training data: a
@@ -67,7 +114,10 @@ class Blend(Recommender):
     clipped to the training range. Ranking: `sum w_m z_m`, where `z_m` is member m's
     score row standardised over the items (`normalised_scores`); the weights are found by
     coordinate search over `RANKING_WEIGHTS` (two rounds, starting from the best single
-    member; each weight direction scored once) maximising NDCG@`k` of the held-out users.
+    member; each weight direction scored once) maximising NDCG@`k` of the held-out users,
+    ranked among the union of the members' `TUNE_CANDIDATES` best unseen items
+    (`candidate_scores`: the same weights as ranking all items on the embedded data and
+    its six 30k/50k samples, in tuning memory that does not grow with the items).
     `predict` needs at least one member that predicts ratings.
 
     Args:
@@ -79,7 +129,7 @@ class Blend(Recommender):
         k: ranking cut-off the ranking weights are chosen for.
         relevance_threshold: held-out ratings at or above this many stars are relevant.
         tune_users: most held-out users scored when choosing ranking weights (a seeded
-            sample; bounds memory at tune_users x n_items x n_members float32).
+            sample; memory tune_users x n_members^2 x TUNE_CANDIDATES float32).
         max_inner_ratings: most training ratings the weights are learned from: above it,
             the inner split is drawn from a seeded sample of whole users holding at most
             this many ratings, so the inner fits cost a bounded time and memory at any
@@ -185,8 +235,7 @@ class Blend(Recommender):
         rows = index_of(users, user_rows)
         keep = rows >= 0
         rows, item_cols = rows[keep], np.where(item_cols[keep] >= 0, item_cols[keep], -2)
-        seen = inner.user_items[users]
-        blocks = np.stack([normalised_scores(m._score(users)) for m in fitted.values()])
+        columns, blocks, excluded = candidate_scores(list(fitted.values()), users, inner)
 
         scored: dict[tuple[float, ...], float] = {}
 
@@ -195,7 +244,9 @@ class Blend(Recommender):
             direction = tuple(np.round(weights / weights.max(), 9))
             if direction not in scored:
                 scores = np.tensordot(weights.astype(np.float32), blocks, axes=1)
-                best, _ = top_k_numpy(mask_seen(scores, seen), self.k)
+                scores[excluded] = -np.inf
+                best, _ = top_k_numpy(scores, self.k)
+                best = np.where(best >= 0, np.take_along_axis(columns, np.maximum(best, 0), 1), -1)
                 scored[direction] = ranking_metrics(best, rows, item_cols, n_items=inner.n_items)[
                     f"ndcg@{self.k}"
                 ]
@@ -300,13 +351,18 @@ class Blend(Recommender):
     ) -> int:
         """Every member's own fit estimate (all stay fitted), the inner split's copies of
         the ratings (frames and CSR, about 40 bytes a rating, at most `max_inner_ratings`)
-        and the ranking search's standardised score blocks (tune_users x n_items float32
-        per member, plus two)."""
+        and the ranking search's work: one batch of full standardised score rows per
+        member plus a masked copy (`TUNE_BATCH_USERS` x n_items float32), and the
+        candidates' scores (tune_users x n_members^2 x `TUNE_CANDIDATES` float32, with
+        their int32 columns, masks and one blended copy)."""
         blend = cls(members)
         members_bytes = sum(
             model.estimate_fit_bytes(n_users, n_items, nnz) for model in blend.members.values()
         )
-        tuning = (len(blend.members) + 2) * dense_matrix_bytes((min(tune_users, n_users), n_items))
+        n_members, tuned = len(blend.members), min(tune_users, n_users)
+        batch = (n_members + 1) * dense_matrix_bytes((min(TUNE_BATCH_USERS, tuned), n_items))
+        width = n_members * min(TUNE_CANDIDATES, n_items)
+        tuning = batch + (n_members + 3) * dense_matrix_bytes((tuned, width))
         inner = nnz if max_inner_ratings is None else min(nnz, max_inner_ratings)
         return members_bytes + 40 * inner + tuning
 
