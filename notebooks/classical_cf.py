@@ -179,7 +179,7 @@ from recsys_lib import plots
 
 metrics_figure = plots.plot_metrics(table)
 timeline_figure = plots.plot_memory_timeline(memory.samples(), memory.timeline())
-ratings_figure = plots.plot_rating_distribution(data.ratings)
+ratings_figure = plots.plot_rating_distribution(data.split.train, data.split.test)
 record.add("plots", plots.save_figures(run.run_dir / "plots", metrics=metrics_figure,
                                        memory_timeline=timeline_figure,
                                        rating_distribution=ratings_figure))

@@ -153,15 +153,22 @@ def _draw_stage_lanes(ax: Axes, timeline: pd.DataFrame) -> None:
     ax.set_ylabel("stages")
 
 
-def plot_rating_distribution(ratings: pd.DataFrame) -> Figure:
-    """Rating histogram, and ratings per user and per item (log scale, the long tail)."""
+def plot_rating_distribution(*frames: pd.DataFrame) -> Figure:
+    """Rating histogram, and ratings per user and per item (log scale, the long tail), of
+    the ratings in `frames` together (one frame, or a split's train and test frames)."""
+    if not frames:
+        raise ValueError("plot_rating_distribution needs at least one ratings frame")
+
+    def counts_of(column: str) -> pd.Series:
+        return pd.concat([f[column].value_counts() for f in frames]).groupby(level=0).sum()
+
     fig = NotebookFigure(figsize=(12, 3.4), layout="constrained")
     ax_rating, ax_users, ax_items = fig.subplots(1, 3)
-    counts = ratings["rating"].value_counts().sort_index()
+    counts = counts_of("rating").sort_index()
     ax_rating.bar(counts.index.astype(float), counts.to_numpy(), width=0.4, color="#55A868")
     ax_rating.set(title="Ratings", xlabel="stars", ylabel="count")
     for ax, column, name in ((ax_users, "user_id", "user"), (ax_items, "item_id", "item")):
-        per = np.sort(ratings[column].value_counts().to_numpy())[::-1]
+        per = np.sort(counts_of(column).to_numpy())[::-1]
         ax.loglog(np.arange(1, len(per) + 1), per, color="#8172B2")
         ax.set(title=f"Ratings per {name} (rank order)", xlabel=f"{name} rank", ylabel="ratings")
     return fig

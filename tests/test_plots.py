@@ -83,6 +83,21 @@ def test_rating_distribution_counts_each_star_value(tiny_ratings):
     assert heights == sorted(tiny_ratings["rating"].value_counts().tolist())
 
 
+def test_rating_distribution_of_a_split_counts_both_sides_together(tiny_ratings):
+    half = len(tiny_ratings) // 2
+    train, test = tiny_ratings.iloc[:half], tiny_ratings.iloc[half:]
+    whole = plots.plot_rating_distribution(tiny_ratings)
+    split = plots.plot_rating_distribution(train, test)
+    for ax_whole, ax_split in zip(whole.axes, split.axes, strict=True):
+        heights = [[p.get_height() for p in ax.patches] for ax in (ax_whole, ax_split)]
+        assert heights[0] == heights[1]
+        for line_whole, line_split in zip(ax_whole.lines, ax_split.lines, strict=True):
+            np.testing.assert_array_equal(line_whole.get_ydata(), line_split.get_ydata())
+    assert len(whole.axes[1].lines[0].get_ydata()) == tiny_ratings["user_id"].nunique()
+    with pytest.raises(ValueError, match="at least one ratings frame"):
+        plots.plot_rating_distribution()
+
+
 def test_training_history_groups_columns():
     history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
                             "kl": [0.1, 0.2], "lr": [1e-3, 5e-4], "rss_mb": [200.0, 210.0]})
