@@ -91,7 +91,12 @@ def item_neighbors(
     errors = sp.csr_matrix((values, *pattern), shape=shape)
     rated = sp.csr_matrix((np.ones_like(values), *pattern), shape=shape)
     squares = sp.csr_matrix((values * values, *pattern), shape=shape)
-    errors_t, rated_t, squares_t = (m.T.tocsr() for m in (errors, rated, squares))
+    errors_t = errors.T.tocsr()  # its pattern serves the other two transposes as well
+    pattern_t, shape_t = (errors_t.indices, errors_t.indptr), errors_t.shape
+    rated_t = sp.csr_matrix((np.ones_like(errors_t.data), *pattern_t), shape=shape_t)
+    squares_t = sp.csr_matrix((errors_t.data * errors_t.data, *pattern_t), shape=shape_t)
+    # the shared pattern is errors_t's, sorted: say so rather than have scipy check again
+    rated_t.has_sorted_indices = squares_t.has_sorted_indices = errors_t.has_sorted_indices
     if uses_dense_operands(*shape):
         # sparse x dense products write the dense block directly: several times faster
         # than sparse x sparse plus densifying when the matrix is small (ml-latest-small)
@@ -375,8 +380,8 @@ class ItemKNN(Recommender):
     ) -> int:
         """Peak of the baseline fit and the similarity phase: the residuals, the ratings'
         float32 values, errors and complex64 (ratings, squares) operand with the three
-        items x users transposes (float32 CSR; four dense users x items matrices too
-        where `uses_dense_operands`), the
+        items x users transposes (float32 CSR sharing one pattern; four dense users x
+        items matrices too where `uses_dense_operands`), the
         concurrent blocks' work (`_BYTES_PER_CELL` per block cell) and the neighbour
         lists (collected, then built as COO and CSR). For UserKNN the same with users
         and items swapped (users x users neighbours)."""
@@ -384,7 +389,7 @@ class ItemKNN(Recommender):
             n_users, n_items = n_items, n_users
         n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
         block_size = auto_block_size(n_items) if block_size is None else block_size
-        values = 4 * dense_matrix_bytes((nnz,)) + 3 * sparse_matrix_bytes((n_items, n_users), nnz)
+        values = 6 * dense_matrix_bytes((nnz,)) + sparse_matrix_bytes((n_items, n_users), nnz)
         residuals = sparse_matrix_bytes((n_users, n_items), nnz)
         if uses_dense_operands(n_users, n_items):
             residuals += 4 * dense_matrix_bytes((n_users, n_items))
