@@ -85,12 +85,11 @@ def item_neighbors(
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     block_size = auto_block_size(n_items) if block_size is None else block_size
     n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
-    values = residuals.data.astype(np.float32)
+    values = np.asarray(residuals.data, dtype=np.float32)  # the residuals' own, read only
     pattern = (residuals.indices, residuals.indptr)
     shape = residuals.shape
     errors = sp.csr_matrix((values, *pattern), shape=shape)
     rated = sp.csr_matrix((np.ones_like(values), *pattern), shape=shape)
-    squares = sp.csr_matrix((values * values, *pattern), shape=shape)
     errors_t = errors.T.tocsr()  # its pattern serves the other two transposes as well
     pattern_t, shape_t = (errors_t.indices, errors_t.indptr), errors_t.shape
     rated_t = sp.csr_matrix((np.ones_like(errors_t.data), *pattern_t), shape=shape_t)
@@ -101,7 +100,9 @@ def item_neighbors(
         # sparse x dense products write the dense block directly: several times faster
         # than sparse x sparse plus densifying when the matrix is small (ml-latest-small)
         errors, rated = errors.toarray(), rated.toarray()
-        rated_and_squares = np.hstack([rated, squares.toarray()])
+        squares = sp.csr_matrix((values * values, *pattern), shape=shape).toarray()
+        rated_and_squares = np.hstack([rated, squares])
+        del squares
     else:
         # one product gives the support (real part) and the co-raters' squared residuals
         # of the other item (imaginary part): three passes over the ratings, not four
@@ -109,7 +110,6 @@ def item_neighbors(
         both.real, both.imag = 1, values * values
         rated_and_squares = sp.csr_matrix((both, *pattern), shape=shape)
         del both
-    del squares
     shrinkage = np.float32(shrinkage)
 
     def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -378,10 +378,10 @@ class ItemKNN(Recommender):
         block_size: int | None = None,
         n_jobs: int | None = None,
     ) -> int:
-        """Peak of the baseline fit and the similarity phase: the residuals, the ratings'
-        float32 values, errors and complex64 (ratings, squares) operand with the three
-        items x users transposes (float32 CSR sharing one pattern; four dense users x
-        items matrices too where `uses_dense_operands`), the
+        """Peak of the baseline fit and the similarity phase: the residuals, a ratings
+        operand (float32 ones) and a complex64 (ratings, squares) one on their pattern,
+        the three items x users transposes (float32 CSR sharing one pattern; four dense
+        users x items matrices too where `uses_dense_operands`), the
         concurrent blocks' work (`_BYTES_PER_CELL` per block cell) and the neighbour
         lists (collected, then built as COO and CSR). For UserKNN the same with users
         and items swapped (users x users neighbours)."""
@@ -389,7 +389,7 @@ class ItemKNN(Recommender):
             n_users, n_items = n_items, n_users
         n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
         block_size = auto_block_size(n_items) if block_size is None else block_size
-        values = 6 * dense_matrix_bytes((nnz,)) + sparse_matrix_bytes((n_items, n_users), nnz)
+        values = 5 * dense_matrix_bytes((nnz,)) + sparse_matrix_bytes((n_items, n_users), nnz)
         residuals = sparse_matrix_bytes((n_users, n_items), nnz)
         if uses_dense_operands(n_users, n_items):
             residuals += 4 * dense_matrix_bytes((n_users, n_items))
