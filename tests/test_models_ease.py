@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -13,6 +14,7 @@ import recsys_lib.models.ease as ease_module
 from recsys_lib.data import synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.models import EASE, Recommender
+from recsys_lib.models.ease import uses_woodbury
 
 # 5 users x 4 items; item rating counts 4, 2, 3, 1 (item 40 is the least rated)
 RATED = np.array(
@@ -118,26 +120,46 @@ def test_estimate_with_fewer_users_than_items_counts_woodbury_arrays_not_items_s
     assert EASE.max_items_fitting(100, 10_000, large - 1) == 2_999
 
 
-def test_fewer_users_than_items_match_the_closed_form() -> None:
-    # 3 users x 6 items: the weights come from the users x users inverse (Woodbury)
-    rated = np.array([[1, 1, 0, 1, 0, 0], [0, 1, 1, 0, 1, 0], [1, 1, 1, 0, 0, 1]], dtype=bool)
+def test_far_fewer_users_than_items_match_the_closed_form() -> None:
+    # 4 users x 13 items (13 of the 15 non-empty columns; user 1's top unrated items
+    # 9% apart): the weights come from the users x users inverse (Woodbury)
+    columns = [bits for bits in itertools.product([0, 1], repeat=4) if any(bits)]
+    rated = np.array([c for i, c in enumerate(columns) if i not in (4, 8)], dtype=bool).T
+    assert uses_woodbury(4, 13)
     users, items = np.nonzero(rated)
     train = Interactions.from_ratings(pd.DataFrame(
         {"user_id": users + 1, "item_id": items + 1, "rating": np.full(len(users), 4.0)}
     ))
     for lam in (0.7, 500.0):
         model = EASE(lam=lam).fit(train)
-        assert model.weights_ is None and model.solved_.shape == (3, 6)  # no 6 x 6 array
+        assert model.weights_ is None and model.solved_.shape == (4, 13)  # no 13 x 13 array
         expected = _closed_form(rated, lam)
         weights = _weights(model)
         assert weights.dtype == np.float32 and np.all(np.diag(weights) == 0)
         np.testing.assert_allclose(weights, expected, atol=1e-6 * np.abs(expected).max())
-        # user 1 rated items 1, 2, 4: the others ranked by X_u @ B
+        # user 1's unrated items ranked by X_u @ B
         items, scores = model.recommend(np.array([1]), k=3)
         user_scores = rated[0].astype(np.float64) @ expected
-        order = np.array([2, 4, 5])[np.argsort(-user_scores[[2, 4, 5]], kind="stable")]
+        unrated = np.flatnonzero(~rated[0])
+        order = unrated[np.argsort(-user_scores[unrated], kind="stable")][:3]
         np.testing.assert_array_equal(items[0], order + 1)
         np.testing.assert_allclose(scores[0], user_scores[order], rtol=1e-4, atol=1e-7)
+
+
+def test_fewer_users_than_items_but_a_smaller_dense_array_stay_dense() -> None:
+    # 8 users x 10 items: Woodbury's arrays (1,664 bytes) outweigh B's 400
+    assert not uses_woodbury(8, 10)
+    rated = np.random.default_rng(1).random((8, 10)) < 0.4
+    rated[np.arange(8), np.arange(8)] = True  # every user rates something
+    rated[0, 8:] = True  # and every item is rated
+    users, items = np.nonzero(rated)
+    train = Interactions.from_ratings(pd.DataFrame(
+        {"user_id": users + 1, "item_id": items + 1, "rating": np.full(len(users), 4.0)}
+    ))
+    model = EASE(lam=2.0).fit(train)
+    assert model.solved_ is None and model.weights_.shape == (10, 10)
+    np.testing.assert_allclose(model.weights_, _closed_form(rated, 2.0), atol=1e-5)
+    assert EASE.estimate_fit_bytes(8, 10, 30) == EASE.estimate_fit_bytes(10, 10, 30) - 8
 
 
 def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
@@ -150,7 +172,7 @@ def test_capped_model_round_trips(train: Interactions, tmp_path) -> None:
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("n_users", [150, 900])  # fewer / more users than items
+@pytest.mark.parametrize("n_users", [30, 900])  # Woodbury's form / a dense B
 def test_saved_file_holds_the_recipe_not_the_weights_and_loads_equal(
     n_users: int, tmp_path, caplog
 ) -> None:
@@ -165,7 +187,8 @@ def test_saved_file_holds_the_recipe_not_the_weights_and_loads_equal(
     with caplog.at_level(logging.WARNING, logger="recsys_lib.models.ease"):
         loaded = Recommender.load(path)
     assert isinstance(loaded, EASE) and not caplog.records
-    assert (loaded.weights_ is None) == (n_users < model.n_items_kept_)
+    assert uses_woodbury(n_users, model.n_items_kept_) == (n_users == 30)
+    assert (loaded.weights_ is None) == (n_users == 30)
     np.testing.assert_array_equal(_weights(loaded), _weights(model))
     users = model.train_.user_ids
     for got, expected in zip(loaded.recommend(users, 10), model.recommend(users, 10), strict=True):
