@@ -40,8 +40,9 @@ def ease_weights(
     X is the binary (rated = 1) users x items matrix. One float32 items x items array is
     allocated: the Gram matrix's upper triangle is written into it block by block from
     sparse products (`_upper_gram`), then LAPACK's Cholesky factorisation (spotrf) and
-    inverse (spotri) overwrite it, and the scaling to B happens in place. With fewer
-    users than items, `ease_factors` gives the same B in users x items memory.
+    inverse (spotri) overwrite it, and the scaling to B happens in place. With far fewer
+    users than items (`uses_woodbury`), `ease_factors` gives the same B in users x items
+    memory.
 
     Args:
         user_items: float32 users x items CSR (stored entries count as interactions).

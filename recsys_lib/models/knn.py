@@ -150,9 +150,9 @@ def item_neighbors(
 
 def uses_dense_operands(n_users: int, n_items: int) -> bool:
     """Whether `item_neighbors` holds its users x items operands dense (four matrices'
-    worth: errors, ratings, and ratings beside squares): when they
-    fit in `DENSE_OPERANDS_BYTES` together and there are no more rows than columns (the
-    items compared). UserKNN's items x users operands on the embedded data (9,724 x 610)
+    worth: errors, ratings, and ratings beside squares): when they fit in
+    `DENSE_OPERANDS_BYTES` together and there are no more rows than columns (the items
+    compared). UserKNN's items x users operands on the embedded data (9,724 x 610)
     are faster and 60 MB leaner sparse: 0.11-0.15 s instead of 0.20-0.29 s."""
     return n_users <= n_items and 4 * dense_matrix_bytes((n_users, n_items)) <= DENSE_OPERANDS_BYTES
 
