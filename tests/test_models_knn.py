@@ -198,3 +198,23 @@ def test_beats_the_baseline_on_the_embedded_data() -> None:
 def test_bad_parameters_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ItemKNN(**kwargs)
+
+
+@pytest.mark.parametrize("positive_share", [0.03, 0.6])  # sorted positives; selection
+def test_positive_top_k_keeps_what_top_k_keeps_of_the_positives(positive_share) -> None:
+    from recsys_lib.models.scoring import top_k_numpy
+
+    rng = np.random.default_rng(4)
+    rows = np.round(rng.normal(size=(60, 300)), 1).astype(np.float32)  # many ties
+    rows[rng.random(rows.shape) > positive_share] = 0
+    rows[rng.random(rows.shape) < 0.2] *= -1
+    rows[7] = 0  # a row with no positive entry
+    for k in (1, 5, 40):
+        found, columns, values = knn.positive_top_k(rows, k)
+        best, best_values = top_k_numpy(rows, k)
+        keep = best_values > 0
+        expected = sp.csr_matrix((best_values[keep], (np.nonzero(keep)[0], best[keep])),
+                                 shape=rows.shape)
+        got = sp.csr_matrix((values, (found, columns)), shape=rows.shape)
+        assert got.nnz == expected.nnz and (got != expected).nnz == 0
+        assert got.dtype == np.float32 and found.dtype == columns.dtype == np.int32
