@@ -203,3 +203,47 @@ def test_candidates_hold_the_top_k_of_any_blend_of_their_members(split, monkeypa
         scores[excluded] = -np.inf
         best, _ = top_k_numpy(scores, 10)
         np.testing.assert_array_equal(np.take_along_axis(columns, best, axis=1), expected)
+
+
+def test_weights_come_from_several_inner_splits_within_the_ratings_budget(split) -> None:
+    train = Interactions.from_ratings(split.train)
+    inner_sets = []
+
+    class Recording(BiasBaseline):
+        def _fit(self, data: Interactions) -> None:
+            inner_sets.append(data)
+            super()._fit(data)
+
+    Blend({"baseline": Recording()}, holdout_splits=3, max_inner_ratings=None).fit(train)
+    *inner, outer = inner_sets
+    assert len(inner) == 3 and outer is train
+    assert all(data.nnz == round(0.8 * train.nnz) for data in inner)
+    pairs = [set(zip(*data.user_items.nonzero(), strict=True)) for data in inner]
+    assert pairs[0] != pairs[1] != pairs[2] != pairs[0]  # three different held-out parts
+    assert Blend(holdout_splits=3, max_inner_ratings=2_500).inner_splits(1_000) == 2
+    assert Blend(holdout_splits=3, max_inner_ratings=999).inner_splits(1_000) == 1
+    assert Blend(holdout_splits=3, max_inner_ratings=None).inner_splits(10**9) == 3
+
+
+def test_rating_weights_are_the_ridge_fit_of_every_inner_split_held_out_ratings(split) -> None:
+    train = Interactions.from_ratings(split.train)
+    members = {"baseline": BiasBaseline(), "svd": SVD(n_components=4, seed=0)}
+    blend = Blend(members, holdout_splits=2, ridge=3.0).fit(train, seed=5)
+    features, targets = [], []
+    for offset in range(2):
+        inner = split_ratings(train.to_frame(), test_fraction=0.2, seed=5 + offset)
+        fitted = [type(m)(**m.get_params()).fit(Interactions.from_ratings(inner.train))
+                  for m in members.values()]
+        users, items = inner.test["user_id"].to_numpy(), inner.test["item_id"].to_numpy()
+        features.append(np.stack([m.predict(users, items) for m in fitted], axis=1))
+        targets.append(inner.test["rating"].to_numpy())
+    x, y = np.concatenate(features).astype(np.float64), np.concatenate(targets)
+    centred = x - x.mean(axis=0)
+    weights = np.linalg.solve(centred.T @ centred + 3.0 * np.eye(2), centred.T @ (y - y.mean()))
+    np.testing.assert_allclose(blend.rating_weights_, weights, rtol=1e-6)
+    assert blend.intercept_ == pytest.approx(y.mean() - x.mean(axis=0) @ weights)
+
+
+def test_holdout_splits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="holdout_splits"):
+        Blend(holdout_splits=0)
