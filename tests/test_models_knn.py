@@ -218,3 +218,35 @@ def test_positive_top_k_keeps_what_top_k_keeps_of_the_positives(positive_share) 
         got = sp.csr_matrix((values, (found, columns)), shape=rows.shape)
         assert got.nnz == expected.nnz and (got != expected).nnz == 0
         assert got.dtype == np.float32 and found.dtype == columns.dtype == np.int32
+
+
+def test_capped_rows_keeps_a_seeded_subset_of_each_long_row() -> None:
+    matrix = sp.random(30, 50, density=0.3, format="csr", random_state=3, dtype=np.float32)
+    counts = np.diff(matrix.indptr)
+    cap = int(np.median(counts))
+    capped = knn.capped_rows(matrix, cap, seed=5)
+    assert np.array_equal(np.diff(capped.indptr), np.minimum(counts, cap))
+    for row in range(30):
+        original = dict(zip(matrix[row].indices, matrix[row].data, strict=True))
+        kept = dict(zip(capped[row].indices, capped[row].data, strict=True))
+        assert kept.items() <= original.items()  # entries of the row, values unchanged
+        if counts[row] <= cap:
+            assert kept == original
+    again = knn.capped_rows(matrix, cap, seed=5)
+    assert (again != capped).nnz == 0 and (knn.capped_rows(matrix, cap, seed=6) != capped).nnz
+    assert knn.capped_rows(matrix, int(counts.max()), seed=5) is matrix
+
+
+def test_similarity_cap_computes_the_neighbours_from_each_users_capped_ratings() -> None:
+    train = Interactions.from_ratings(synthetic_ratings(80, 120, 3_000, seed=4))
+    capped = ItemKNN(n_neighbors=5, similarity_cap=20).fit(train)
+    residuals = capped.biases_.residuals(train.user_items)
+    expected = knn.item_neighbors(knn.capped_rows(residuals, 20), capped.n_candidates)
+    assert (capped.neighbors_ != expected).nnz == 0
+    uncapped = ItemKNN(n_neighbors=5, similarity_cap=None).fit(train)
+    assert (capped.neighbors_ != uncapped.neighbors_).nnz > 0
+    heaviest = int(np.diff(train.user_items.indptr).max())
+    same = ItemKNN(n_neighbors=5, similarity_cap=heaviest).fit(train)
+    assert (same.neighbors_ != uncapped.neighbors_).nnz == 0
+    with pytest.raises(ValueError, match="similarity_cap"):
+        ItemKNN(similarity_cap=0)

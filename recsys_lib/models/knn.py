@@ -25,7 +25,7 @@ from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
 from recsys_lib.models.scoring import top_k_numpy
 
 __all__ = [
-    "ItemKNN", "UserKNN", "auto_block_size", "item_neighbors", "positive_top_k",
+    "ItemKNN", "UserKNN", "auto_block_size", "capped_rows", "item_neighbors", "positive_top_k",
     "uses_dense_operands",
 ]
 
@@ -181,6 +181,25 @@ def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     return found[chosen].astype(np.int32), columns[chosen].astype(np.int32), values[chosen]
 
 
+def capped_rows(matrix: sp.csr_matrix, cap: int, seed: int = 0) -> sp.csr_matrix:
+    """`matrix` with at most `cap` stored entries per row: of a longer row a seeded random
+    `cap` of them (in their order), the other rows as they are (the same object when no
+    row is longer)."""
+    counts = np.diff(matrix.indptr)
+    long_rows = np.flatnonzero(counts > cap)
+    if len(long_rows) == 0:
+        return matrix
+    keep = np.ones(matrix.nnz, dtype=bool)
+    rng = np.random.default_rng(seed)
+    for row in long_rows:
+        start, length = matrix.indptr[row], counts[row]
+        keep[start + rng.choice(length, length - cap, replace=False)] = False
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, cap))]).astype(matrix.indptr.dtype)
+    capped = sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    capped.has_sorted_indices = matrix.has_sorted_indices
+    return capped
+
+
 def uses_dense_operands(n_users: int, n_items: int) -> bool:
     """Whether `item_neighbors` holds its users x items operands dense (four matrices'
     worth: errors, ratings, and ratings beside squares): when they fit in
@@ -252,6 +271,14 @@ class ItemKNN(Recommender):
             more; the damping is in those weights' units. Ranking scores do not use it.
         n_candidates: neighbours stored per item, the pool the rated ones are drawn from
             (memory: 8 bytes per item and candidate); at least `n_neighbors`.
+        similarity_cap: most ratings of one user (UserKNN: of one item) the similarities
+            are computed from; of a user with more, a seeded random `similarity_cap` of
+            them (Linden et al. 2003's sampling of heavy customers). Predictions still use
+            every rating. The similarity work is the sum over users of their ratings
+            squared, so the heaviest users dominate it: at MovieLens 25M's shape 1,000
+            keeps 92% of the ratings and 53% of that work. On the embedded data (12 users
+            above it) the full set's RMSE moves 0.8386 -> 0.8391 and its NDCG@10 0.2222 ->
+            0.2272; the 30k/50k samples have (almost) nobody above it. None: no cap.
         block_size: items per similarity block (None: sized to a 64 MB per-worker budget).
         n_jobs: threads computing similarity blocks (None: every available core).
     """
@@ -267,6 +294,7 @@ class ItemKNN(Recommender):
         damping: float = 0.02,
         amplification: float = 2.0,
         n_candidates: int = 200,
+        similarity_cap: int | None = 1_000,
         block_size: int | None = None,
         n_jobs: int | None = None,
     ) -> None:
@@ -285,12 +313,15 @@ class ItemKNN(Recommender):
             raise ValueError(
                 f"n_candidates must be >= n_neighbors ({n_neighbors}), got {n_candidates}"
             )
+        if similarity_cap is not None and similarity_cap < 1:
+            raise ValueError(f"similarity_cap must be at least 1 or None, got {similarity_cap}")
         self.n_neighbors = n_neighbors
         self.shrinkage = shrinkage
         self.amplification = amplification
         self.min_support = min_support
         self.damping = damping
         self.n_candidates = n_candidates
+        self.similarity_cap = similarity_cap
         self.block_size = block_size
         self.n_jobs = n_jobs
         self.biases_: Biases | None = None
@@ -301,8 +332,11 @@ class ItemKNN(Recommender):
     def _fit(self, train: Interactions) -> None:
         self.biases_ = Biases.fit(train.user_items)
         self._residuals = self._similarity_t = None
+        residuals = self._residual_matrix()
+        if self.similarity_cap is not None:
+            residuals = capped_rows(residuals, self.similarity_cap)
         self.neighbors_ = item_neighbors(
-            self._residual_matrix(),
+            residuals,
             self.n_candidates,
             shrinkage=self.shrinkage,
             min_support=self.min_support,
@@ -378,6 +412,7 @@ class ItemKNN(Recommender):
             "damping": self.damping,
             "amplification": self.amplification,
             "n_candidates": self.n_candidates,
+            "similarity_cap": self.similarity_cap,
             "block_size": self.block_size,
             "n_jobs": self.n_jobs,
         }
@@ -408,6 +443,7 @@ class ItemKNN(Recommender):
         nnz: int,
         *,
         n_candidates: int = 200,
+        similarity_cap: int | None = 1_000,
         block_size: int | None = None,
         n_jobs: int | None = None,
     ) -> int:
@@ -416,14 +452,16 @@ class ItemKNN(Recommender):
         the three items x users transposes (float32 CSR sharing one pattern; four dense
         users x items matrices too where `uses_dense_operands`), the
         concurrent blocks' work (`_BYTES_PER_CELL` per block cell) and the neighbour
-        lists (collected, then built as COO and CSR). For UserKNN the same with users
-        and items swapped (users x users neighbours)."""
+        lists (collected, then built as COO and CSR); with a `similarity_cap`, a capped
+        copy of the residuals (at most all of them). For UserKNN the same with users and
+        items swapped (users x users neighbours)."""
         if cls.neighbors_of == "users":
             n_users, n_items = n_items, n_users
         n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
         block_size = auto_block_size(n_items) if block_size is None else block_size
         values = 5 * dense_matrix_bytes((nnz,)) + sparse_matrix_bytes((n_items, n_users), nnz)
-        residuals = sparse_matrix_bytes((n_users, n_items), nnz)
+        copies = 1 if similarity_cap is None else 2
+        residuals = copies * sparse_matrix_bytes((n_users, n_items), nnz)
         if uses_dense_operands(n_users, n_items):
             residuals += 4 * dense_matrix_bytes((n_users, n_items))
         blocks = n_jobs * _BYTES_PER_CELL * min(block_size, n_items) * n_items
