@@ -247,3 +247,14 @@ def test_rating_weights_are_the_ridge_fit_of_every_inner_split_held_out_ratings(
 def test_holdout_splits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="holdout_splits"):
         Blend(holdout_splits=0)
+
+
+def test_tuning_batches_shrink_so_one_members_score_rows_stay_within_their_budget() -> None:
+    from recsys_lib.models.blend import TUNE_BATCH_BYTES, TUNE_BATCH_USERS, tune_batch_users
+
+    assert tune_batch_users(1_000) == TUNE_BATCH_USERS
+    for n_items in (59_047, 200_000):
+        users = tune_batch_users(n_items)
+        assert users < TUNE_BATCH_USERS and 4 * n_items * users <= TUNE_BATCH_BYTES
+        assert 4 * n_items * (users + 1) > TUNE_BATCH_BYTES
+    assert tune_batch_users(10**9) == 1

@@ -89,6 +89,10 @@ def test_max_items_keeps_the_most_rated_items_and_ranks_the_rest_after_them(
     # its EASE score would not be computed at all
     items, _ = model.recommend(np.array([4]), k=2)
     np.testing.assert_array_equal(items[0], [10, 20])
+    # with a dense B the scored users' kept columns are built per batch, not held
+    scores = model._kept_scores(np.arange(train.n_users))
+    np.testing.assert_allclose(scores, RATED[:, [0, 2]] @ model.weights_, rtol=1e-6)
+    assert model._kept_interactions is None
 
 
 def test_memory_budget_caps_the_items_to_what_fits(train: Interactions) -> None:

@@ -19,7 +19,8 @@ from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.scoring import mask_seen, top_k_numpy
 
 __all__ = [
-    "DEFAULT_MEMBERS", "Blend", "candidate_scores", "normalised_scores", "whole_user_sample",
+    "DEFAULT_MEMBERS", "Blend", "candidate_scores", "normalised_scores", "tune_batch_users",
+    "whole_user_sample",
 ]
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ DEFAULT_HOLDOUT_SPLITS = 3
 #: Best unseen items per member and tuning user among which the ranking blend's weights
 #: are searched (their union); k = 10 needs far fewer.
 TUNE_CANDIDATES = 100
-TUNE_BATCH_USERS = 200  # tuning users whose full score rows are held at once
+TUNE_BATCH_USERS = 200  # most tuning users whose full score rows are held at once
+TUNE_BATCH_BYTES = 8 * 2**20  # and at most this much of one member's full score rows
 #: Candidate weights of one member in the ranking blend's coordinate search.
 RANKING_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 _SEARCH_ROUNDS = 2
@@ -74,7 +76,7 @@ def candidate_scores(
     """The items a ranking blend of `members` could put first for each of `users`, and
     every member's standardised score of them: the union of each member's
     `TUNE_CANDIDATES` best unseen items (scores standardised over all items, as
-    `normalised_scores`), computed `TUNE_BATCH_USERS` users at a time so that the full
+    `normalised_scores`), computed `tune_batch_users` users at a time so that the full
     users x items score rows exist for one batch only.
 
     Args:
@@ -89,9 +91,10 @@ def candidate_scores(
         slots score 0. width = n_members x min(TUNE_CANDIDATES, n_items).
     """
     depth = min(TUNE_CANDIDATES, train.n_items)
+    batch_users = tune_batch_users(train.n_items)
     columns, scores, excluded = [], [], []
-    for start in range(0, len(users), TUNE_BATCH_USERS):
-        batch = users[start : start + TUNE_BATCH_USERS]
+    for start in range(0, len(users), batch_users):
+        batch = users[start : start + batch_users]
         seen = train.user_items[batch]
         full = [normalised_scores(member._score(batch)) for member in members]
         best = np.concatenate(
@@ -107,6 +110,12 @@ def candidate_scores(
         scores.append(values)
         excluded.append(missing)
     return np.concatenate(columns), np.concatenate(scores, axis=1), np.concatenate(excluded)
+
+
+def tune_batch_users(n_items: int) -> int:
+    """Tuning users scored at once: `TUNE_BATCH_USERS`, fewer where one member's float32
+    score rows of them would exceed `TUNE_BATCH_BYTES` (MovieLens 25M's 59,047 items: 35)."""
+    return int(max(1, min(TUNE_BATCH_USERS, TUNE_BATCH_BYTES // (4 * max(n_items, 1)))))
 
 
 @dataclass(frozen=True)
@@ -419,7 +428,7 @@ class Blend(Recommender):
         """Every member's own fit estimate (all stay fitted), one inner split's copies of
         the ratings (frames and CSR, about 40 bytes a rating, at most `max_inner_ratings`)
         and the ranking search's work: one batch of full standardised score rows per
-        member plus a masked copy (`TUNE_BATCH_USERS` x n_items float32), and every
+        member plus a masked copy (`tune_batch_users` x n_items float32), and every
         split's candidates' scores (tune_users x n_members^2 x `TUNE_CANDIDATES` float32,
         with their int32 columns, masks and one blended copy)."""
         blend = cls(members, max_inner_ratings=max_inner_ratings, holdout_splits=holdout_splits)
@@ -427,7 +436,8 @@ class Blend(Recommender):
             model.estimate_fit_bytes(n_users, n_items, nnz) for model in blend.members.values()
         )
         n_members, tuned = len(blend.members), min(tune_users, n_users)
-        batch = (n_members + 1) * dense_matrix_bytes((min(TUNE_BATCH_USERS, tuned), n_items))
+        batch_users = min(tune_batch_users(n_items), tuned)
+        batch = (n_members + 1) * dense_matrix_bytes((batch_users, n_items))
         width = n_members * min(TUNE_CANDIDATES, n_items)
         candidates = (n_members + 3) * dense_matrix_bytes((tuned, width))
         tuning = batch + blend.inner_splits(nnz) * candidates

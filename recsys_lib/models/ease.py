@@ -259,6 +259,9 @@ class EASE(Recommender):
             self.solved_, self.diagonal_ = ease_factors(kept, self.lam)
         else:
             self.weights_ = ease_weights(kept, self.lam)
+            # scoring with a dense B reads only the scored users' rows: built per batch
+            # (MovieLens 25M, 10,000 items: 133 MB not held)
+            self._kept_interactions = None
 
     def weight_rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of B for kept-item positions (indices into `kept_`).
@@ -307,6 +310,7 @@ class EASE(Recommender):
         )
 
     def _kept_matrix(self) -> sp.csr_matrix:
+        """Binary users x kept items, float32 CSR (held while B is in Woodbury's form)."""
         if self._kept_interactions is None:
             self._kept_interactions = _binary(self.train_.user_items)[:, self.kept_]
         return self._kept_interactions
@@ -327,10 +331,10 @@ class EASE(Recommender):
 
     def _kept_scores(self, user_rows: np.ndarray) -> np.ndarray:
         """float32 `X_u @ B` over the kept items."""
+        if self.weights_ is not None:
+            return _binary(self.train_.user_items[user_rows])[:, self.kept_] @ self.weights_
         matrix = self._kept_matrix()
         rated = matrix[user_rows]
-        if self.weights_ is not None:
-            return rated @ self.weights_
         scores = (rated @ matrix.T).toarray() @ self.solved_
         rows = np.repeat(np.arange(len(user_rows)), np.diff(rated.indptr))
         scores[rows, rated.indices] -= self.diagonal_[rated.indices]  # B's zero diagonal
