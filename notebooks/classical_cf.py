@@ -161,8 +161,9 @@ print(models["EASE"].summary())
 # other model must beat. Rating error is in stars (0.5-5 scale); ranking metrics count a
 # held-out rating of 4 stars or more as relevant. A *rating model* predicts stars and ranks
 # by them (the blend also learns ranking weights); a *ranker* only ranks. The blend learns
-# its weights on a part of the training data held out from copies of its members, then
-# combines the members fitted above on all of it (each fitted once).
+# its weights on three parts of the training data, each held out in turn from copies of its
+# members (one part of a sample of users on large data), then combines the members fitted
+# above on all of it (each fitted once).
 
 # %%
 from recsys_lib.runs.classical import YARDSTICKS

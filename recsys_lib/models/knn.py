@@ -334,7 +334,10 @@ class ItemKNN(Recommender):
         self._residuals = self._similarity_t = None
         residuals = self._residual_matrix()
         if self.similarity_cap is not None:
-            residuals = capped_rows(residuals, self.similarity_cap)
+            capped = capped_rows(residuals, self.similarity_cap)
+            if capped is not residuals:  # predictions rebuild the uncapped ones when asked
+                self._residuals = None
+            residuals = capped
         self.neighbors_ = item_neighbors(
             residuals,
             self.n_candidates,
