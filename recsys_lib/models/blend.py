@@ -32,8 +32,9 @@ DEFAULT_MEMBERS = {
 }
 #: Most training ratings `Blend` learns its weights from (its 100,000 held-out ratings
 #: still fix a handful of ridge weights): the classical notebook's blend on 25M ratings
-#: fits in 26.7 s and 2.30 GB peak on 2 cores at this size, 35.7 s and 2.69 GB at 1M, for
-#: the same NDCG@10 (0.0736) and RMSE 0.8155 instead of 0.8153.
+#: fits in 26.7 s on 2 cores at this size, 35.7 s at 1M (and 2.30 GB peak instead of 2.69
+#: GB, with two other memory changes), for the same NDCG@10 (0.0736) and RMSE 0.8155
+#: instead of 0.8153.
 DEFAULT_MAX_INNER_RATINGS = 500_000
 DEFAULT_HOLDOUT_SPLITS = 3
 #: Best unseen items per member and tuning user among which the ranking blend's weights
