@@ -258,3 +258,13 @@ def test_tuning_batches_shrink_so_one_members_score_rows_stay_within_their_budge
         assert users < TUNE_BATCH_USERS and 4 * n_items * users <= TUNE_BATCH_BYTES
         assert 4 * n_items * (users + 1) > TUNE_BATCH_BYTES
     assert tune_batch_users(10**9) == 1
+
+
+def test_normalised_scores_leave_their_input_as_it_was() -> None:
+    scores = np.arange(12, dtype=np.float32).reshape(3, 4) ** 2
+    before = scores.copy()
+    z = normalised_scores(scores)
+    np.testing.assert_array_equal(scores, before)
+    assert z.dtype == np.float32 and not np.shares_memory(z, scores)
+    expected = (before - before.mean(axis=1, keepdims=True)) / before.std(axis=1, keepdims=True)
+    np.testing.assert_allclose(z, expected, rtol=1e-5)

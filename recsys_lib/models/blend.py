@@ -54,7 +54,7 @@ def normalised_scores(scores: Any) -> np.ndarray:
         scores: float32 numpy array or torch tensor of shape (n_users, n_items).
 
     Returns:
-        float32 numpy array of the same shape.
+        float32 numpy array of the same shape: one new array, `scores` is not changed.
     """
     if not isinstance(scores, np.ndarray):
         scores = scores.detach().float().cpu().numpy()
@@ -62,7 +62,9 @@ def normalised_scores(scores: Any) -> np.ndarray:
     mean = scores.mean(axis=1, keepdims=True, dtype=np.float64)
     sd = scores.std(axis=1, keepdims=True, dtype=np.float64)
     scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
-    return ((scores - mean.astype(np.float32)) * scale.astype(np.float32)).astype(np.float32)
+    standardised = scores - mean.astype(np.float32)
+    standardised *= scale.astype(np.float32)
+    return standardised
 
 
 def whole_user_sample(train: Interactions, max_ratings: int, seed: int) -> pd.DataFrame:
@@ -378,7 +380,11 @@ class Blend(Recommender):
                 continue
             block = normalised_scores(model._score(user_rows))
             block *= np.float32(weight)
-            total = block if total is None else total + block
+            if total is None:
+                total = block
+            else:
+                total += block
+            del block
         return total
 
     def get_params(self) -> dict[str, Any]:
