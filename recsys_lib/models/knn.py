@@ -278,10 +278,11 @@ class ItemKNN(Recommender):
             every rating. The similarity work is the sum over users of their ratings
             squared, so the heaviest users dominate it: at MovieLens 25M's shape 1,000
             keeps 92% of the ratings and 53% of those multiply-adds (the products take
-            29% less time; the fit, whose dense blocks are the rest, 138-147 s instead of
-            149 s, and RMSE 0.8179 instead of 0.8191). On the embedded data (12 users above
-            it) the full set's RMSE moves 0.8386 -> 0.8391 and its NDCG@10 0.2222 ->
-            0.2272; the 30k/50k samples have (almost) nobody above it. None: no cap.
+            29% less time; the fit, whose dense blocks are the rest, 138-152 s against
+            149 s, within the noise, and RMSE 0.8179 instead of 0.8191). On the embedded
+            data (12 users above it) the full set's RMSE moves 0.8386 -> 0.8391 and its
+            NDCG@10 0.2222 -> 0.2272; the 30k/50k samples have (almost) nobody above it.
+            None: no cap.
         block_size: items per similarity block (None: sized to a 64 MB per-worker budget).
         n_jobs: threads computing similarity blocks (None: every available core).
     """
