@@ -174,11 +174,19 @@ def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     found, columns = np.nonzero(positive)  # by row, then column
     del positive
     values = rows[found, columns]
-    order = np.lexsort((-values, found))  # stable: equal values keep the lower column first
     counts = np.bincount(found, minlength=len(rows))
-    starts = np.cumsum(counts) - counts
-    chosen = order[np.arange(len(order)) - starts[found[order]] < k]
+    chosen = _best_per_row(found, values, np.cumsum(counts) - counts, k)
     return found[chosen].astype(np.int32), columns[chosen].astype(np.int32), values[chosen]
+
+
+def _best_per_row(
+    rows: np.ndarray, values: np.ndarray, row_starts: np.ndarray, k: int
+) -> np.ndarray:
+    """Positions of each row's `k` largest `values` among entries ordered by row, then
+    column (equal values keep the lower column first); `row_starts[r]` is the position
+    of row r's first entry."""
+    order = np.lexsort((-values, rows))  # stable
+    return order[np.arange(len(order)) - row_starts[rows[order]] < k]
 
 
 def capped_rows(matrix: sp.csr_matrix, cap: int, seed: int = 0) -> sp.csr_matrix:
@@ -394,9 +402,7 @@ class ItemKNN(Recommender):
         keys = user_rows_of(residuals).astype(np.int64) * n_items + residuals.indices
         wanted = pair.astype(np.int64) * n_items + common.indices
         errors = residuals.data[np.searchsorted(keys, wanted)]
-        order = np.lexsort((-common.data, pair))  # by pair, then similarity, then index
-        rank = np.arange(len(order)) - common.indptr[pair[order]]
-        chosen = order[rank < self.n_neighbors]
+        chosen = _best_per_row(pair, common.data, common.indptr, self.n_neighbors)
         weights = common.data[chosen].astype(np.float64)
         if self.amplification != 1.0:  # sign(s) |s|^p: closer neighbours count more
             weights = np.sign(weights) * np.abs(weights) ** self.amplification
