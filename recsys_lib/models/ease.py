@@ -312,8 +312,12 @@ class EASE(Recommender):
     def _kept_matrix(self) -> sp.csr_matrix:
         """Binary users x kept items, float32 CSR (held while B is in Woodbury's form)."""
         if self._kept_interactions is None:
-            self._kept_interactions = _binary(self.train_.user_items)[:, self.kept_]
+            self._kept_interactions = self._kept_columns(self.train_.user_items)
         return self._kept_interactions
+
+    def _kept_columns(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        """The kept items' columns of `user_items`, binary float32 CSR."""
+        return _binary(user_items)[:, self.kept_]
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         n_items = self.train_.n_items
@@ -332,7 +336,7 @@ class EASE(Recommender):
     def _kept_scores(self, user_rows: np.ndarray) -> np.ndarray:
         """float32 `X_u @ B` over the kept items."""
         if self.weights_ is not None:
-            return _binary(self.train_.user_items[user_rows])[:, self.kept_] @ self.weights_
+            return self._kept_columns(self.train_.user_items[user_rows]) @ self.weights_
         matrix = self._kept_matrix()
         rated = matrix[user_rows]
         scores = (rated @ matrix.T).toarray() @ self.solved_
