@@ -157,13 +157,13 @@ class Blend(Recommender):
     three), and the same RMSE.
 
     Ratings: ridge regression (unpenalised intercept) of the held-out ratings of every
-    split on the rating members' predictions; the blend predicts `intercept + sum w_m prediction_m`,
-    clipped to the training range. Ranking: `sum w_m z_m`, where `z_m` is member m's
-    score row standardised over the items (`normalised_scores`); the weights are found by
-    coordinate search over `RANKING_WEIGHTS` (two rounds, starting from the best single
-    member; each weight direction scored once) maximising the mean over the splits of
-    NDCG@`k` of the held-out users,
-    ranked among the union of the members' `TUNE_CANDIDATES` best unseen items
+    split on the rating members' predictions; the blend predicts
+    `intercept + sum w_m prediction_m`, clipped to the training range. Ranking:
+    `sum w_m z_m`, where `z_m` is member m's score row standardised over the items
+    (`normalised_scores`); the weights are found by coordinate search over
+    `RANKING_WEIGHTS` (two rounds, starting from the best single member; each weight
+    direction scored once) maximising the mean over the splits of NDCG@`k` of the
+    held-out users, ranked among the union of the members' `TUNE_CANDIDATES` best unseen items
     (`candidate_scores`: the same weights as ranking all items on the embedded data and
     its six 30k/50k samples, in tuning memory that does not grow with the items).
     `predict` needs at least one member that predicts ratings.
