@@ -220,6 +220,26 @@ def test_positive_top_k_keeps_what_top_k_keeps_of_the_positives(positive_share) 
         assert got.dtype == np.float32 and found.dtype == columns.dtype == np.int32
 
 
+def test_positive_top_k_sorts_every_positive_of_a_row_its_sample_misjudged() -> None:
+    from recsys_lib.models.scoring import top_k_numpy
+
+    rng = np.random.default_rng(5)
+    n_columns, k = 4 * knn._SELECTION_SAMPLE, 5
+    stride = n_columns // knn._SELECTION_SAMPLE
+    rows = (rng.random((4, n_columns)) * 0.01).astype(np.float32)
+    rows[rng.random(rows.shape) < 0.5] = 0
+    # row 1's only large entries sit on sampled columns, as many as the sample's bar
+    # is set by: fewer than k reach it
+    sampled = np.arange(0, n_columns, stride)
+    rank = -(-knn._SELECTION_SURPLUS * k * len(sampled) // n_columns)
+    assert rank < k
+    rows[1, rng.choice(sampled, rank, replace=False)] = 1.0
+    found, columns, values = knn.positive_top_k(rows, k)
+    best, best_values = top_k_numpy(rows, k)
+    assert np.array_equal(found, np.repeat(np.arange(4), k))
+    assert np.array_equal(columns, best.ravel()) and np.array_equal(values, best_values.ravel())
+
+
 def test_capped_rows_keeps_a_seeded_subset_of_each_long_row() -> None:
     matrix = sp.random(30, 50, density=0.3, format="csr", random_state=3, dtype=np.float32)
     counts = np.diff(matrix.indptr)

@@ -22,7 +22,6 @@ from recsys_lib.environment import available_cores
 from recsys_lib.memory import dense_matrix_bytes, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
-from recsys_lib.models.scoring import top_k_numpy
 
 __all__ = [
     "ItemKNN", "UserKNN", "auto_block_size", "capped_rows", "item_neighbors", "positive_top_k",
@@ -37,7 +36,8 @@ BLOCK_BUDGET_BYTES = 64 * 2**20  # per worker: one dense block of rows and its t
 _BYTES_PER_CELL = 36
 DENSE_OPERANDS_BYTES = 256 * 2**20  # dense users x items operands up to this size in all
 _CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
-_SPARSE_SELECTION = 8  # positive_top_k sorts the positives below 1 in this many entries
+_SELECTION_SAMPLE = 2_048  # about this many columns of a row set positive_top_k's threshold
+_SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, expected
 
 
 def auto_block_size(n_items: int, budget_bytes: int = BLOCK_BUDGET_BYTES) -> int:
@@ -152,10 +152,12 @@ def item_neighbors(
 
 def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's `k` largest positive entries, ties to the lower column (as `top_k_numpy`
-    picks them). Where at most 1 in `_SPARSE_SELECTION` entries is positive (a sparse
-    sample: most items share no rater), the positives are sorted by row and value instead
-    of selecting among every column: the notebook's 50,000-rating sample's similarity
-    takes 0.67 s instead of 0.91 s that way.
+    picks them), without selecting among every column: a row's entries at or above a
+    threshold that at least `k` of them reach hold its `k` best, ties included, so only
+    those are sorted. The threshold is the value a strided sample of the row's columns
+    puts about `_SELECTION_SURPLUS` x `k` entries above (0: every positive); a row with
+    fewer than `k` entries there sorts all its positives instead. One 32 x 57,632 block of
+    MovieLens 25M's shape takes about a fifth of the time of a full selection.
 
     Args:
         rows: float32 (n_rows, n_columns) block.
@@ -164,17 +166,27 @@ def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     Returns:
         int32 rows, int32 columns and float32 values of the kept entries.
     """
-    positive = rows > 0
-    if np.count_nonzero(positive) * _SPARSE_SELECTION > positive.size:
-        del positive
-        best, best_values = top_k_numpy(rows, k)
-        keep = best_values > 0
-        found = np.broadcast_to(np.arange(len(rows), dtype=np.int32)[:, None], best.shape)
-        return found[keep], best[keep], best_values[keep]
-    found, columns = np.nonzero(positive)  # by row, then column
-    del positive
-    values = rows[found, columns]
-    counts = np.bincount(found, minlength=len(rows))
+    n_rows, n_columns = rows.shape
+    stride = max(1, n_columns // _SELECTION_SAMPLE)
+    sample = rows[:, ::stride]
+    rank = -(-_SELECTION_SURPLUS * k * sample.shape[1] // n_columns)  # ceiling
+    smallest_positive = np.nextafter(np.float32(0), np.float32(1))
+    threshold = np.full(n_rows, smallest_positive, dtype=np.float32)
+    if rank <= sample.shape[1]:
+        kth = -np.partition(-sample, rank - 1, axis=1)[:, rank - 1]
+        np.maximum(threshold, kth, out=threshold)
+    kept = rows >= threshold[:, None]
+    # flat positions, by row then column (np.nonzero on 2-d is several times slower)
+    positions = np.flatnonzero(kept)
+    counts = np.bincount(positions // n_columns, minlength=n_rows)
+    short = np.flatnonzero((counts < k) & (threshold > smallest_positive))
+    if len(short):  # the sample set the bar too high: all of these rows' positives
+        kept[short] = rows[short] > 0
+        positions = np.flatnonzero(kept)
+        counts = np.bincount(positions // n_columns, minlength=n_rows)
+    del kept
+    found, columns = np.divmod(positions, n_columns)
+    values = rows.reshape(-1)[positions]
     chosen = _best_per_row(found, values, np.cumsum(counts) - counts, k)
     return found[chosen].astype(np.int32), columns[chosen].astype(np.int32), values[chosen]
 
