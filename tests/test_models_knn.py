@@ -3,6 +3,8 @@ prediction formula, and "never worse than its baseline" on held-out splits."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,6 +134,52 @@ def test_block_size_threads_and_dense_operands_do_not_change_the_result(
     np.testing.assert_array_equal(result.indptr, reference.indptr)
     np.testing.assert_array_equal(result.indices, reference.indices)
     np.testing.assert_array_equal(result.data, reference.data)
+
+
+@pytest.mark.parametrize("slice_ratings", [1, 9, 40])
+def test_sliced_raters_give_the_same_neighbours(slice_ratings: int, monkeypatch) -> None:
+    # sparse operands with every block's raters' rows taken a few ratings at a time
+    residuals = _random_residuals(50, 40, 0.2, seed=5)
+    assert not knn.uses_dense_operands(50, 40)
+    reference = item_neighbors(residuals, 5, block_size=1, n_jobs=1, shrinkage=5.0)
+    monkeypatch.setattr(knn, "_SLICE_RATINGS", slice_ratings)
+    one_thread = item_neighbors(residuals, 5, block_size=6, n_jobs=1, shrinkage=5.0)
+    two_threads = item_neighbors(residuals, 5, block_size=6, n_jobs=2, shrinkage=5.0)
+    np.testing.assert_array_equal(one_thread.indptr, reference.indptr)
+    np.testing.assert_array_equal(one_thread.indices, reference.indices)
+    np.testing.assert_allclose(one_thread.data, reference.data, rtol=1e-5)
+    for part in ("indptr", "indices", "data"):  # threads never change a bit
+        np.testing.assert_array_equal(getattr(two_threads, part), getattr(one_thread, part))
+    expected = _brute_force_similarity(residuals, 5.0)
+    rows = np.repeat(np.arange(40), np.diff(one_thread.indptr))
+    np.testing.assert_allclose(one_thread.data, expected[rows, one_thread.indices], atol=1e-6)
+
+
+def test_slices_bound_the_memory_of_a_block_of_popular_items(monkeypatch) -> None:
+    residuals = _random_residuals(4_000, 100, 0.5, seed=6)  # 2,000 raters per item
+    errors_t = residuals.T.tocsr()
+
+    def traced_peak() -> int:
+        tracemalloc.start()
+        knn._rater_products(residuals, errors_t, 0, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    whole = traced_peak()  # the raters' 100,000 ratings at once: 1.6 MB of slice
+    monkeypatch.setattr(knn, "_SLICE_RATINGS", 5_000)
+    assert traced_peak() < whole / 4
+
+
+def test_rater_blocks_are_wider_where_each_item_has_less_work() -> None:
+    light = knn.rater_block_size(10_000, 600, squared_ratings=600 * 5_000.0)
+    heavy = knn.rater_block_size(160_000, 57_000, squared_ratings=57_000 * 120_000.0)
+    assert heavy < light
+    assert knn.rater_block_size(100, 50, squared_ratings=1.0) == 50  # never above n_items
+    assert knn.rater_block_size(100, 50, squared_ratings=1e12) == 1
+    # within the per-worker budget however light the items are
+    wide = knn.rater_block_size(1_000, 400_000, squared_ratings=1.0)
+    assert wide * knn._BYTES_PER_RATER_PRODUCT_CELL * 400_000 <= knn.BLOCK_BUDGET_BYTES
 
 
 @pytest.mark.parametrize("amplification", [1.0, 2.0])

@@ -11,7 +11,9 @@ the baseline, so sparse samples do not trust one co-rater.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,17 +27,31 @@ from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
 
 __all__ = [
     "ItemKNN", "UserKNN", "auto_block_size", "capped_rows", "item_neighbors", "positive_top_k",
-    "uses_dense_operands",
+    "rater_block_size", "uses_dense_operands",
 ]
 
 logger = logging.getLogger(__name__)
 
 BLOCK_BUDGET_BYTES = 64 * 2**20  # per worker: one dense block of rows and its top-k work
 # four float32 product blocks (cross products, support, two co-rated norms), the
-# similarity, its negated top-k copy and masks, and one sparse product's output at a time
+# similarity, its top-k masks and positions, and one product's output at a time
 _BYTES_PER_CELL = 36
 DENSE_OPERANDS_BYTES = 256 * 2**20  # dense users x items operands up to this size in all
 _CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
+# Sparse operands: the ratings of a block's raters, summed over its items, that set its
+# size (their rows are multiplied with every column of the block, so wider blocks waste
+# work on raters of the other items, narrower ones repeat the per-block work over all
+# items: on MovieLens 25M's shape 4 items per block, on ml-latest-small's about 80
+# users), and the most ratings of those rows taken at once (16 bytes each: index,
+# residual, one and square).
+_RATER_BLOCK_RATINGS = 500_000
+_SLICE_RATINGS = 2_000_000
+_BYTES_PER_SLICE_RATING = 16
+# per block cell with sparse operands: per rater the dense users x block operands
+# (residuals, ratings, ratings beside squares), per item the products and a slice's terms
+# being added to them (32 bytes) besides the work of _BYTES_PER_CELL
+_BYTES_PER_RATER_CELL = 16
+_BYTES_PER_RATER_PRODUCT_CELL = 32 + _BYTES_PER_CELL
 _SELECTION_SAMPLE = 2_048  # about this many columns of a row set positive_top_k's threshold
 _SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, expected
 
@@ -43,6 +59,17 @@ _SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, exp
 def auto_block_size(n_items: int, budget_bytes: int = BLOCK_BUDGET_BYTES) -> int:
     """Items per similarity block so that one block's work stays within `budget_bytes`."""
     return int(min(max(n_items, 1), max(1, budget_bytes // (_BYTES_PER_CELL * max(n_items, 1)))))
+
+
+def rater_block_size(n_users: int, n_items: int, squared_ratings: float) -> int:
+    """Items per similarity block with sparse operands: about `_RATER_BLOCK_RATINGS`
+    ratings of the raters of a block's items (an item's raters hold `squared_ratings /
+    n_items` of them on average, `squared_ratings` being the sum over users of their
+    ratings squared), within the 64 MB per-worker budget of the block's dense work."""
+    per_item = _BYTES_PER_RATER_PRODUCT_CELL * n_items + _BYTES_PER_RATER_CELL * n_users
+    mean_raters_ratings = max(squared_ratings / max(n_items, 1), 1.0)
+    width = round(_RATER_BLOCK_RATINGS / mean_raters_ratings)
+    return int(max(1, min(width, BLOCK_BUDGET_BYTES // per_item, n_items)))
 
 
 def item_neighbors(
@@ -60,10 +87,13 @@ def item_neighbors(
     For items i and j with co-raters U (users with a stored entry in both columns),
     `corr = sum_U e_ui e_uj / sqrt(sum_U e_ui^2 * sum_U e_uj^2)` and the similarity is
     `corr * n / (n + shrinkage)` with n = |U|, or 0 when n < `min_support`. Each block of
-    `block_size` items is computed from three sparse products with all items (one of
-    them complex, carrying two), densified to (block_size, n_items); only each row's
-    `n_neighbors` largest positive similarities are kept (ties to the lower item index;
-    an item is never its own neighbour).
+    `block_size` items is computed against all items at once, (block_size, n_items), and
+    only each row's `n_neighbors` largest positive similarities are kept (ties to the
+    lower item index; an item is never its own neighbour). The sums come from three
+    products of the rows of the users who rated one of the block's items with dense
+    operands of the block's own ratings (`_rater_products`), or, where the users x items
+    operands are small enough to hold dense (`uses_dense_operands`), from the block's
+    rows of the items x users matrices times those.
 
     Args:
         residuals: float32 users x items CSR; its stored entries are the ratings and its
@@ -71,13 +101,16 @@ def item_neighbors(
         n_neighbors: neighbours kept per item.
         shrinkage: co-rating support at which a correlation is halved, >= 0.
         min_support: fewest co-raters for a similarity to count, >= 1.
-        block_size: items per block; None sizes blocks to a 64 MB per-worker budget.
+        block_size: items per block; None sizes blocks to the work per item with sparse
+            operands (`rater_block_size`), with dense ones to a 64 MB per-worker budget.
         n_jobs: threads working on blocks at once (scipy's products release the GIL);
             None uses every available core.
 
     Returns:
         float32 CSR of shape (n_items, n_items): row i holds item i's neighbours j with
-        their similarity. The result does not depend on `block_size` or `n_jobs`.
+        their similarity. The result does not depend on `n_jobs`, nor on `block_size`
+        except for float32 rounding where a block's raters hold more than
+        `_SLICE_RATINGS` ratings (their rows are then summed in slices).
     """
     if n_neighbors < 1:
         raise ValueError(f"n_neighbors must be at least 1, got {n_neighbors}")
@@ -87,56 +120,39 @@ def item_neighbors(
     k = min(n_neighbors, n_items - 1)
     if k < 1 or residuals.nnz == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    block_size = auto_block_size(n_items) if block_size is None else block_size
     n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
     values = np.asarray(residuals.data, dtype=np.float32)  # the residuals' own, read only
-    pattern = (residuals.indices, residuals.indptr)
-    shape = residuals.shape
-    errors = sp.csr_matrix((values, *pattern), shape=shape)
-    rated = sp.csr_matrix((np.ones_like(values), *pattern), shape=shape)
-    errors_t = errors.T.tocsr()  # its pattern serves the other two transposes as well
-    pattern_t, shape_t = (errors_t.indices, errors_t.indptr), errors_t.shape
-    rated_t = sp.csr_matrix((np.ones_like(errors_t.data), *pattern_t), shape=shape_t)
-    squares_t = sp.csr_matrix((errors_t.data * errors_t.data, *pattern_t), shape=shape_t)
-    # the shared pattern is errors_t's, sorted: say so rather than have scipy check again
-    rated_t.has_sorted_indices = squares_t.has_sorted_indices = errors_t.has_sorted_indices
-    if uses_dense_operands(*shape):
-        # sparse x dense products write the dense block directly: several times faster
-        # than sparse x sparse plus densifying when the matrix is small (ml-latest-small)
-        errors, rated = errors.toarray(), rated.toarray()
-        squares = sp.csr_matrix((values * values, *pattern), shape=shape).toarray()
-        rated_and_squares = np.hstack([rated, squares])
-        del squares
+    errors = sp.csr_matrix((values, residuals.indices, residuals.indptr), shape=residuals.shape)
+    errors_t = errors.T.tocsr()  # items x users: each item's raters and their residuals
+    if uses_dense_operands(*errors.shape):
+        products = _dense_operand_products(errors, errors_t)
+        block_size = auto_block_size(n_items) if block_size is None else block_size
     else:
-        # one product gives the support (real part) and the co-raters' squared residuals
-        # of the other item (imaginary part): three passes over the ratings, not four
-        both = np.empty(len(values), dtype=np.complex64)
-        both.real, both.imag = 1, values * values
-        rated_and_squares = sp.csr_matrix((both, *pattern), shape=shape)
-        del both
+        products = partial(_rater_products, errors, errors_t)
+        if block_size is None:
+            lengths = np.diff(errors.indptr).astype(np.float64)
+            block_size = rater_block_size(*errors.shape, float(lengths @ lengths))
     shrinkage = np.float32(shrinkage)
 
     def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(start + block_size, n_items)
-        support, other_squares = _support_and_squares(rated_t[start:stop] @ rated_and_squares)
+        support, other_squares, norms, rows = products(start, stop)
         if min_support > 1:
             support[support < min_support] = 0
         # the shrinkage factor n / (n + shrinkage), in place (0 where nobody co-rated)
         shrunk = support + shrinkage if shrinkage > 0 else np.maximum(support, 1)
         support /= shrunk
         del shrunk
-        norms = _dense(squares_t[start:stop] @ rated)
         norms *= other_squares
         del other_squares
         np.sqrt(norms, out=norms)
         norms[norms == 0] = np.inf  # no co-rated residual: similarity 0
-        rows = _dense(errors_t[start:stop] @ errors)
         rows /= norms
         del norms
         rows *= support
         del support
         rows[np.arange(stop - start), np.arange(start, stop)] = 0  # not itself
-        items, neighbours, similarities = positive_top_k(rows, k)
+        items, neighbours, similarities = positive_top_k(np.ascontiguousarray(rows), k)
         return items + np.int32(start), neighbours, similarities
 
     starts = range(0, n_items, block_size)
@@ -150,6 +166,99 @@ def item_neighbors(
     return neighbors
 
 
+_BlockProducts = Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _dense_operand_products(errors: sp.csr_matrix, errors_t: sp.csr_matrix) -> _BlockProducts:
+    """The four sums of `_rater_products`, from sparse x dense products of the block's
+    rows of the items x users matrices with dense users x items operands (errors,
+    ratings, and ratings beside squares): faster when the matrix is small enough to hold
+    them (ml-latest-small)."""
+    pattern_t, shape_t = (errors_t.indices, errors_t.indptr), errors_t.shape
+    rated_t = sp.csr_matrix((np.ones_like(errors_t.data), *pattern_t), shape=shape_t)
+    squares_t = sp.csr_matrix((errors_t.data * errors_t.data, *pattern_t), shape=shape_t)
+    # the shared pattern is errors_t's, sorted: say so rather than have scipy check again
+    rated_t.has_sorted_indices = squares_t.has_sorted_indices = errors_t.has_sorted_indices
+    pattern = (errors.indices, errors.indptr)
+    dense_errors = errors.toarray()
+    rated = sp.csr_matrix((np.ones_like(errors.data), *pattern), shape=errors.shape).toarray()
+    squares = sp.csr_matrix((errors.data * errors.data, *pattern), shape=errors.shape)
+    rated_and_squares = np.hstack([rated, squares.toarray()])
+    del squares
+    n_items = errors.shape[1]
+
+    def products(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        both = rated_t[start:stop] @ rated_and_squares
+        support, other_squares = both[:, :n_items], both[:, n_items:]
+        norms = squares_t[start:stop] @ rated
+        return support, other_squares, norms, errors_t[start:stop] @ dense_errors
+
+    return products
+
+
+def _rater_products(
+    errors: sp.csr_matrix, errors_t: sp.csr_matrix, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sums over the co-raters U of items i in `start:stop` and every item j, each float32
+    (stop - start, n_items): the support |U|, `sum_U e_uj^2`, `sum_U e_ui^2` and
+    `sum_U e_ui e_uj` (the second and the last transposed views).
+
+    Only the users who rated one of the block's items take part: the items x users
+    transpose of their rows times dense users x block operands built from the block's own
+    ratings (three products, one pass over those rows each, written dense). Their rows
+    are taken in slices of at most about `_SLICE_RATINGS` ratings, which bounds the
+    memory; the sums of a block that needs several slices add the slices' sums, so they
+    round differently than in one pass. On MovieLens 25M's shape (57,632 items, 18.8M
+    ratings after `similarity_cap`) this is 1.5x as fast as sparse x sparse products of
+    the block with every rating, densified (69 vs 102 s for ItemKNN's similarities on 2
+    cores), without their operands (ratings, squares and their transposes: the fit's
+    peak 0.83 instead of 1.19-1.22 GB).
+    """
+    n_users, n_items = errors.shape
+    width = stop - start
+    lo, hi = errors_t.indptr[start], errors_t.indptr[stop]
+    raters = errors_t.indices[lo:hi]
+    item = np.repeat(np.arange(width), np.diff(errors_t.indptr[start:stop + 1]))
+    seen = np.zeros(n_users, dtype=bool)
+    seen[raters] = True
+    users = np.flatnonzero(seen)
+    row = (np.cumsum(seen, dtype=np.int32) - 1)[raters]  # each rating's row among users
+    del seen
+    # the block's residuals, and its ratings beside its squared residuals, users x block
+    block_errors = np.zeros((len(users), width), dtype=np.float32)
+    block_errors[row, item] = errors_t.data[lo:hi]
+    rated_and_squares = np.zeros((len(users), 2 * width), dtype=np.float32)
+    rated_and_squares[row, item] = 1
+    rated_and_squares[row, width + item] = np.square(block_errors[row, item])
+    block_rated = np.ascontiguousarray(rated_and_squares[:, :width])
+    del row, item
+    ratings = errors.indptr[users + 1] - errors.indptr[users]
+    ranges = (np.cumsum(ratings) - ratings) // _SLICE_RATINGS  # each user's slice
+    bounds = np.flatnonzero(np.diff(ranges)) + 1
+    sums = None
+    for first, last in zip(np.r_[0, bounds], np.r_[bounds, len(users)], strict=True):
+        part = errors[users[first:last]]
+        # the items x users transposes of the slice: CSC on the slice's own arrays
+        pattern, shape = (part.indices, part.indptr), (n_items, last - first)
+        part_t = sp.csc_matrix((part.data, *pattern), shape=shape)
+        rated_t = sp.csc_matrix((np.ones_like(part.data), *pattern), shape=shape)
+        squares_t = sp.csc_matrix((part.data * part.data, *pattern), shape=shape)
+        del part
+        terms = (rated_t @ rated_and_squares[first:last], squares_t @ block_rated[first:last],
+                 part_t @ block_errors[first:last])
+        del part_t, rated_t, squares_t
+        if sums is None:
+            sums = terms
+        else:  # whole arrays: numpy adds a (n_items, width) half column by column
+            for total, term in zip(sums, terms, strict=True):
+                total += term
+    both, other_squares, cross = sums
+    # block x items: the two halves copied out, the other two transposed views
+    support = np.ascontiguousarray(both[:, :width].T)
+    norms = np.ascontiguousarray(both[:, width:].T)
+    return support, other_squares.T, norms, cross.T
+
+
 def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's `k` largest positive entries, ties to the lower column (as `top_k_numpy`
     picks them), without selecting among every column: a row's entries at or above a
@@ -157,7 +266,7 @@ def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np
     those are sorted. The threshold is the value a strided sample of the row's columns
     puts about `_SELECTION_SURPLUS` x `k` entries above (0: every positive); a row with
     fewer than `k` entries there sorts all its positives instead. One 32 x 57,632 block of
-    MovieLens 25M's shape takes about a fifth of the time of a full selection.
+    MovieLens 25M's shape takes about a tenth of the time of a full selection (4 vs 38 ms).
 
     Args:
         rows: float32 (n_rows, n_columns) block.
@@ -224,26 +333,10 @@ def uses_dense_operands(n_users: int, n_items: int) -> bool:
     """Whether `item_neighbors` holds its users x items operands dense (four matrices'
     worth: errors, ratings, and ratings beside squares): when they fit in
     `DENSE_OPERANDS_BYTES` together and there are no more rows than columns (the items
-    compared). UserKNN's items x users operands on the embedded data (9,724 x 610)
-    are faster and 60 MB leaner sparse: 0.11-0.15 s instead of 0.20-0.29 s."""
+    compared). UserKNN's items x users operands on the embedded data (8,996 x 610 in the
+    training split) are faster and leaner sparse: 0.04-0.06 s and 14 MB traced instead of
+    0.10-0.18 s and 106 MB; ItemKNN's 610 x 8,996 dense: 0.9 s instead of 1.2 s."""
     return n_users <= n_items and 4 * dense_matrix_bytes((n_users, n_items)) <= DENSE_OPERANDS_BYTES
-
-
-def _support_and_squares(
-    product: np.ndarray | sp.spmatrix,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A block's co-rating support and its co-raters' squared residuals of the other item,
-    float32, from one product with the operand that holds both (complex: real and
-    imaginary parts; dense: the two halves of its columns)."""
-    product = _dense(product)
-    if np.iscomplexobj(product):
-        return product.real.copy(), product.imag.copy()
-    half = product.shape[1] // 2
-    return product[:, :half], product[:, half:]
-
-
-def _dense(product: np.ndarray | sp.spmatrix) -> np.ndarray:
-    return product.toarray() if sp.issparse(product) else product
 
 
 class ItemKNN(Recommender):
@@ -303,7 +396,7 @@ class ItemKNN(Recommender):
             data (12 users above it) the full set's RMSE moves 0.8386 -> 0.8391 and its
             NDCG@10 0.2222 -> 0.2272; the 30k/50k samples have (almost) nobody above it.
             None: no cap.
-        block_size: items per similarity block (None: sized to a 64 MB per-worker budget).
+        block_size: items per similarity block (None: `item_neighbors` sizes them).
         n_jobs: threads computing similarity blocks (None: every available core).
     """
 
@@ -472,24 +565,34 @@ class ItemKNN(Recommender):
         block_size: int | None = None,
         n_jobs: int | None = None,
     ) -> int:
-        """Peak of the baseline fit and the similarity phase: the residuals, a ratings
-        operand (float32 ones) and a complex64 (ratings, squares) one on their pattern,
-        the three items x users transposes (float32 CSR sharing one pattern; four dense
-        users x items matrices too where `uses_dense_operands`), the
-        concurrent blocks' work (`_BYTES_PER_CELL` per block cell) and the neighbour
-        lists (collected, then built as COO and CSR); with a `similarity_cap`, a capped
-        copy of the residuals (at most all of them). For UserKNN the same with users and
-        items swapped (users x users neighbours)."""
+        """Peak of the baseline fit and the similarity phase: the residuals and their
+        items x users transpose; the concurrent blocks' work (with sparse operands a
+        slice of the raters' rows, the dense users x block operands and the block's
+        products; with dense ones, `uses_dense_operands`, the four users x items
+        matrices, two more transposes and `_BYTES_PER_CELL` per block cell); and the
+        neighbour lists (collected, then built as COO and CSR). With a
+        `similarity_cap`, a capped copy of the residuals (at most all of them). For
+        UserKNN the same with users and items swapped (users x users neighbours)."""
         if cls.neighbors_of == "users":
             n_users, n_items = n_items, n_users
         n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
-        block_size = auto_block_size(n_items) if block_size is None else block_size
-        values = 5 * dense_matrix_bytes((nnz,)) + sparse_matrix_bytes((n_items, n_users), nnz)
         copies = 1 if similarity_cap is None else 2
         residuals = copies * sparse_matrix_bytes((n_users, n_items), nnz)
+        values = sparse_matrix_bytes((n_items, n_users), nnz)
         if uses_dense_operands(n_users, n_items):
-            residuals += 4 * dense_matrix_bytes((n_users, n_items))
-        blocks = n_jobs * _BYTES_PER_CELL * min(block_size, n_items) * n_items
+            block_size = auto_block_size(n_items) if block_size is None else block_size
+            values += 2 * dense_matrix_bytes((nnz,)) + 4 * dense_matrix_bytes((n_users, n_items))
+            per_block = _BYTES_PER_CELL * min(block_size, n_items) * n_items
+        else:
+            if block_size is None:  # users rating alike: the fewest squared ratings
+                block_size = rater_block_size(n_users, n_items, nnz * nnz / max(n_users, 1))
+            block_size = min(block_size, n_items)
+            per_block = (
+                _BYTES_PER_SLICE_RATING * min(nnz, _SLICE_RATINGS + n_items)
+                + _BYTES_PER_RATER_CELL * block_size * n_users
+                + _BYTES_PER_RATER_PRODUCT_CELL * block_size * n_items
+            )
+        blocks = n_jobs * per_block
         n_pairs = n_items * min(n_candidates, max(n_items - 1, 0))
         neighbors = 2 * sparse_matrix_bytes((n_items, n_items), n_pairs, fmt="coo") + (
             sparse_matrix_bytes((n_items, n_items), n_pairs)
