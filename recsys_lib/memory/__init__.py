@@ -6,7 +6,7 @@ caller asks for it) and CUDA is available.
 """
 
 from recsys_lib.memory.cgroup import CGROUP_ROOT_ENV, CgroupMemory, read_cgroup_memory
-from recsys_lib.memory.cleanup import CleanupReport, cleanup
+from recsys_lib.memory.cleanup import CleanupReport, cleanup, release_freed_heap
 from recsys_lib.memory.devices import GpuDevice, MachineMemory, gpu_devices, machine_memory
 from recsys_lib.memory.estimates import dense_matrix_bytes, sparse_matrix_bytes, training_bytes
 from recsys_lib.memory.preflight import Preflight, preflight
@@ -35,6 +35,7 @@ __all__ = [
     "memory_limit",
     "preflight",
     "read_cgroup_memory",
+    "release_freed_heap",
     "snapshot",
     "sparse_matrix_bytes",
     "track",

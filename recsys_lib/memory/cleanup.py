@@ -1,9 +1,13 @@
-"""Free what can be freed: run the garbage collector and empty torch's CUDA cache."""
+"""Free what can be freed: run the garbage collector, give the C heap's free pages back to
+the OS and empty torch's CUDA cache."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from types import ModuleType
@@ -11,7 +15,7 @@ from types import ModuleType
 from recsys_lib.memory.probes import cuda_torch, rss_bytes
 from recsys_lib.memory.units import format_mb, to_mb
 
-__all__ = ["CleanupReport", "cleanup"]
+__all__ = ["CleanupReport", "cleanup", "release_freed_heap"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +47,14 @@ class CleanupReport:
 
 
 def cleanup() -> CleanupReport:
-    """Run a full `gc.collect()` and, when torch is imported and CUDA present,
-    `torch.cuda.empty_cache()`; report what that freed."""
+    """Run a full `gc.collect()`, `release_freed_heap()` and, when torch is imported and
+    CUDA present, `torch.cuda.empty_cache()`; report what that freed."""
     start = time.perf_counter()
     torch = cuda_torch()
     rss_before = rss_bytes()
     gpu_before = None if torch is None else _reserved_bytes(torch)
     collected = gc.collect()
+    release_freed_heap()
     gpu_freed_mb = None
     if torch is not None:
         torch.cuda.empty_cache()
@@ -62,6 +67,35 @@ def cleanup() -> CleanupReport:
     )
     logger.info("%s", report)
     return report
+
+
+def release_freed_heap() -> bool:
+    """Give the free pages of the C heap back to the OS (glibc's `malloc_trim(0)`).
+
+    glibc keeps memory that numpy and scipy freed in its heaps, most of all in the arenas
+    of worker threads, where it counts in this process's RSS until reused: after
+    ItemKNN's threaded similarity blocks on MovieLens 25M's shape, 170 MB of it.
+
+    Returns:
+        Whether the heap was trimmed (False without glibc: macOS, Windows, musl).
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _reserved_bytes(torch: ModuleType) -> int:

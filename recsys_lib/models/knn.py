@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.environment import available_cores
-from recsys_lib.memory import dense_matrix_bytes, sparse_matrix_bytes
+from recsys_lib.memory import dense_matrix_bytes, release_freed_heap, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
 
@@ -160,6 +160,7 @@ def item_neighbors(
                  len(starts), block_size, n_jobs)
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         parts = list(pool.map(block, starts))
+    release_freed_heap()  # what the blocks' work left in the threads' heaps
     rows, cols, sims = (np.concatenate([part[i] for part in parts]) for i in range(3))
     neighbors = sp.csr_matrix((sims, (rows, cols)), shape=(n_items, n_items), dtype=np.float32)
     neighbors.sort_indices()
