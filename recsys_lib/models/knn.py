@@ -444,18 +444,15 @@ class ItemKNN(Recommender):
         self.n_jobs = n_jobs
         self.biases_: Biases | None = None
         self.neighbors_: sp.csr_matrix | None = None
-        self._residuals: sp.csr_matrix | None = None
+        self._rows_ratings: sp.csr_matrix | None = None
         self._similarity_t: sp.csr_matrix | None = None
 
     def _fit(self, train: Interactions) -> None:
         self.biases_ = Biases.fit(train.user_items)
-        self._residuals = self._similarity_t = None
-        residuals = self._residual_matrix()
+        self._rows_ratings = self._similarity_t = None
+        residuals = self._residual_rows()
         if self.similarity_cap is not None:
-            capped = capped_rows(residuals, self.similarity_cap)
-            if capped is not residuals:  # predictions rebuild the uncapped ones when asked
-                self._residuals = None
-            residuals = capped
+            residuals = capped_rows(residuals, self.similarity_cap)
         self.neighbors_ = item_neighbors(
             residuals,
             self.n_candidates,
@@ -465,11 +462,24 @@ class ItemKNN(Recommender):
             n_jobs=self.n_jobs,
         )
 
-    def _residual_matrix(self) -> sp.csr_matrix:
-        if self._residuals is None:
-            self._residuals = self.biases_.residuals(self.train_.user_items)
-            self._residuals.sort_indices()
-        return self._residuals
+    def _ratings_by_row(self) -> sp.csr_matrix:
+        """The training ratings, rows on the axis whose neighbours are not compared: users
+        x items (UserKNN: items x users)."""
+        return self.train_.user_items
+
+    def _residual_rows(self, rows: np.ndarray | None = None) -> sp.csr_matrix:
+        """float32 residuals `r_ui - b_ui` of `rows` of `_ratings_by_row()` (None: all of
+        them), CSR on their pattern: built when needed rather than held (at MovieLens
+        25M's size 160 MB)."""
+        ratings = self._ratings_by_row()
+        if rows is not None:
+            ratings = ratings[rows]
+        row_ids = user_rows_of(ratings) if rows is None else rows[user_rows_of(ratings)]
+        users, items = self._pair_axes(row_ids, ratings.indices)  # the swap is its own inverse
+        data = (ratings.data - self.biases_.predict(users, items)).astype(np.float32)
+        residuals = sp.csr_matrix((data, ratings.indices, ratings.indptr), shape=ratings.shape)
+        residuals.sort_indices()
+        return residuals
 
     def _predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         ratings = self.biases_.predict(user_rows, item_cols)
@@ -478,9 +488,8 @@ class ItemKNN(Recommender):
             return self.biases_.clip(ratings)
         # rows of the residual matrix (users here) and the neighbour lists' axis (items)
         rows, targets = self._pair_axes(user_rows[known], item_cols[known])
-        residuals = self._residual_matrix()
         # Chunks of pairs whose rows hold about _CHUNK_NNZ ratings in all bound memory.
-        gathered = np.cumsum(np.diff(residuals.indptr)[rows])
+        gathered = np.cumsum(np.diff(self._ratings_by_row().indptr)[rows])
         for chunk in np.split(np.arange(len(known)),
                               np.flatnonzero(np.diff(gathered // _CHUNK_NNZ)) + 1):
             ratings[known[chunk]] += self._neighbour_term(rows[chunk], targets[chunk])
@@ -495,7 +504,7 @@ class ItemKNN(Recommender):
     def _neighbour_term(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """sum s e / (sum s + damping) over each pair's top rated neighbours, float32
         (for UserKNN the roles swap: rows are items, neighbours users)."""
-        residuals = self._residuals[user_rows]
+        residuals = self._residual_rows(user_rows)
         n_pairs, n_items = residuals.shape
         rated = sp.csr_matrix(
             (np.ones_like(residuals.data), residuals.indices, residuals.indptr),
@@ -552,7 +561,7 @@ class ItemKNN(Recommender):
             (state["neighbor_data"], state["neighbor_indices"], state["neighbor_indptr"]),
             shape=(len(biases), len(biases)),
         )
-        self._residuals = self._similarity_t = None
+        self._rows_ratings = self._similarity_t = None
 
     @fit_estimate
     def estimate_fit_bytes(
@@ -622,12 +631,13 @@ class UserKNN(ItemKNN):
 
     neighbors_of = "users"
 
-    def _residual_matrix(self) -> sp.csr_matrix:
-        """Items x users: `_fit` finds each user's neighbours among its columns."""
-        if self._residuals is None:
-            self._residuals = self.biases_.residuals(self.train_.user_items).T.tocsr()
-            self._residuals.sort_indices()
-        return self._residuals
+    def _ratings_by_row(self) -> sp.csr_matrix:
+        """Items x users, held once built: `_fit` finds each user's neighbours among its
+        columns."""
+        if self._rows_ratings is None:
+            self._rows_ratings = self.train_.user_items.T.tocsr()
+            self._rows_ratings.sort_indices()
+        return self._rows_ratings
 
     def _pair_axes(
         self, user_rows: np.ndarray, item_cols: np.ndarray

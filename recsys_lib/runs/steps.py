@@ -24,7 +24,13 @@ from recsys_lib.data import (
     split_ratings,
 )
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.memory import MemoryMonitor, Preflight, TrackRecord, preflight
+from recsys_lib.memory import (
+    MemoryMonitor,
+    Preflight,
+    TrackRecord,
+    preflight,
+    release_freed_heap,
+)
 from recsys_lib.models import Recommender
 from recsys_lib.runs.params import NotebookParams
 
@@ -230,6 +236,7 @@ class EvaluationContext:
                     seen=seen,
                 )
             )
+        release_freed_heap()  # what the scoring batches freed, before the next step
         scores = ModelScores(name, metrics, fit, record)
         logger.info("%s: %s", name, {key: _short(value) for key, value in metrics.items()})
         return scores
