@@ -120,16 +120,11 @@ def test_top_k_neighbours_are_the_k_most_similar() -> None:
 
 
 @pytest.mark.parametrize(("block_size", "n_jobs"), [(1, 1), (3, 2), (7, 2), (None, 1)])
-@pytest.mark.parametrize("dense", [True, False])
-def test_block_size_threads_and_dense_operands_do_not_change_the_result(
-    block_size: int | None, n_jobs: int, dense: bool, monkeypatch
+def test_block_size_and_threads_do_not_change_the_result(
+    block_size: int | None, n_jobs: int
 ) -> None:
     residuals = _random_residuals(40, 50, 0.2, seed=2)
     reference = item_neighbors(residuals, 5, block_size=50, n_jobs=1, shrinkage=5.0)
-    assert knn.uses_dense_operands(40, 50)
-    assert not knn.uses_dense_operands(50, 40)  # more rows than columns: sparse
-    if not dense:
-        monkeypatch.setattr(knn, "DENSE_OPERANDS_BYTES", 0)  # sparse x sparse products
     result = item_neighbors(residuals, 5, block_size=block_size, n_jobs=n_jobs, shrinkage=5.0)
     np.testing.assert_array_equal(result.indptr, reference.indptr)
     np.testing.assert_array_equal(result.indices, reference.indices)
@@ -140,7 +135,6 @@ def test_block_size_threads_and_dense_operands_do_not_change_the_result(
 def test_sliced_raters_give_the_same_neighbours(slice_ratings: int, monkeypatch) -> None:
     # sparse operands with every block's raters' rows taken a few ratings at a time
     residuals = _random_residuals(50, 40, 0.2, seed=5)
-    assert not knn.uses_dense_operands(50, 40)
     reference = item_neighbors(residuals, 5, block_size=1, n_jobs=1, shrinkage=5.0)
     monkeypatch.setattr(knn, "_SLICE_RATINGS", slice_ratings)
     one_thread = item_neighbors(residuals, 5, block_size=6, n_jobs=1, shrinkage=5.0)
@@ -179,7 +173,7 @@ def test_rater_blocks_are_wider_where_each_item_has_less_work() -> None:
     assert knn.rater_block_size(100, 50, squared_ratings=1e12) == 1
     # within the per-worker budget however light the items are
     wide = knn.rater_block_size(1_000, 400_000, squared_ratings=1.0)
-    assert wide * knn._BYTES_PER_RATER_PRODUCT_CELL * 400_000 <= knn.BLOCK_BUDGET_BYTES
+    assert wide * knn._BYTES_PER_CELL * 400_000 <= knn.BLOCK_BUDGET_BYTES
 
 
 @pytest.mark.parametrize("amplification", [1.0, 2.0])

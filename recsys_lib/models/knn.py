@@ -11,9 +11,7 @@ the baseline, so sparse samples do not trust one co-rater.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,52 +19,41 @@ import scipy.sparse as sp
 
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.environment import available_cores
-from recsys_lib.memory import dense_matrix_bytes, release_freed_heap, sparse_matrix_bytes
+from recsys_lib.memory import release_freed_heap, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
 
 __all__ = [
-    "ItemKNN", "UserKNN", "auto_block_size", "capped_rows", "item_neighbors", "positive_top_k",
-    "rater_block_size", "uses_dense_operands",
+    "ItemKNN", "UserKNN", "capped_rows", "item_neighbors", "positive_top_k", "rater_block_size",
 ]
 
 logger = logging.getLogger(__name__)
 
-BLOCK_BUDGET_BYTES = 64 * 2**20  # per worker: one dense block of rows and its top-k work
-# four float32 product blocks (cross products, support, two co-rated norms), the
-# similarity, its top-k masks and positions, and one product's output at a time
-_BYTES_PER_CELL = 36
-DENSE_OPERANDS_BYTES = 256 * 2**20  # dense users x items operands up to this size in all
-_CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
-# Sparse operands: the ratings of a block's raters, summed over its items, that set its
-# size (their rows are multiplied with every column of the block, so wider blocks waste
-# work on raters of the other items, narrower ones repeat the per-block work over all
-# items: on MovieLens 25M's shape 4 items per block, on ml-latest-small's about 80
-# users), and the most ratings of those rows taken at once (16 bytes each: index,
-# residual, one and square).
+BLOCK_BUDGET_BYTES = 64 * 2**20  # per worker: one block's dense work
+# per block cell (float32): the four sums, a slice's four terms being added to them, the
+# shrinkage factor, the similarities' C-ordered copy and positive_top_k's masks
+_BYTES_PER_CELL = 44
+# per rater and block item: the dense users x block operands (ratings, residuals, squares)
+_BYTES_PER_RATER_CELL = 12
+# The ratings of a block's raters, summed over its items, that set its width: their rows
+# are multiplied with every column of the block, so wider blocks waste work on the raters
+# of other items, narrower ones repeat the per-block work over all items (MovieLens 25M's
+# shape: 4 items per block; the embedded data's users, UserKNN: about 80).
 _RATER_BLOCK_RATINGS = 500_000
+# The most ratings of those rows taken at once: 16 bytes each (index, residual, one, square).
 _SLICE_RATINGS = 2_000_000
 _BYTES_PER_SLICE_RATING = 16
-# per block cell with sparse operands: per rater the dense users x block operands
-# (residuals, ratings, ratings beside squares), per item the products and a slice's terms
-# being added to them (32 bytes) besides the work of _BYTES_PER_CELL
-_BYTES_PER_RATER_CELL = 16
-_BYTES_PER_RATER_PRODUCT_CELL = 32 + _BYTES_PER_CELL
+_CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
 _SELECTION_SAMPLE = 2_048  # about this many columns of a row set positive_top_k's threshold
 _SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, expected
 
 
-def auto_block_size(n_items: int, budget_bytes: int = BLOCK_BUDGET_BYTES) -> int:
-    """Items per similarity block so that one block's work stays within `budget_bytes`."""
-    return int(min(max(n_items, 1), max(1, budget_bytes // (_BYTES_PER_CELL * max(n_items, 1)))))
-
-
 def rater_block_size(n_users: int, n_items: int, squared_ratings: float) -> int:
-    """Items per similarity block with sparse operands: about `_RATER_BLOCK_RATINGS`
-    ratings of the raters of a block's items (an item's raters hold `squared_ratings /
-    n_items` of them on average, `squared_ratings` being the sum over users of their
-    ratings squared), within the 64 MB per-worker budget of the block's dense work."""
-    per_item = _BYTES_PER_RATER_PRODUCT_CELL * n_items + _BYTES_PER_RATER_CELL * n_users
+    """Items per similarity block: about `_RATER_BLOCK_RATINGS` ratings of the raters of
+    a block's items (an item's raters hold `squared_ratings / n_items` of them on
+    average, `squared_ratings` being the sum over users of their ratings squared), within
+    the 64 MB per-worker budget of the block's dense work."""
+    per_item = _BYTES_PER_CELL * n_items + _BYTES_PER_RATER_CELL * n_users
     mean_raters_ratings = max(squared_ratings / max(n_items, 1), 1.0)
     width = round(_RATER_BLOCK_RATINGS / mean_raters_ratings)
     return int(max(1, min(width, BLOCK_BUDGET_BYTES // per_item, n_items)))
@@ -89,11 +76,9 @@ def item_neighbors(
     `corr * n / (n + shrinkage)` with n = |U|, or 0 when n < `min_support`. Each block of
     `block_size` items is computed against all items at once, (block_size, n_items), and
     only each row's `n_neighbors` largest positive similarities are kept (ties to the
-    lower item index; an item is never its own neighbour). The sums come from three
-    products of the rows of the users who rated one of the block's items with dense
-    operands of the block's own ratings (`_rater_products`), or, where the users x items
-    operands are small enough to hold dense (`uses_dense_operands`), from the block's
-    rows of the items x users matrices times those.
+    lower item index; an item is never its own neighbour). The sums come from products
+    of the rows of the users who rated one of the block's items with dense operands of
+    the block's own ratings (`_rater_products`).
 
     Args:
         residuals: float32 users x items CSR; its stored entries are the ratings and its
@@ -101,8 +86,8 @@ def item_neighbors(
         n_neighbors: neighbours kept per item.
         shrinkage: co-rating support at which a correlation is halved, >= 0.
         min_support: fewest co-raters for a similarity to count, >= 1.
-        block_size: items per block; None sizes blocks to the work per item with sparse
-            operands (`rater_block_size`), with dense ones to a 64 MB per-worker budget.
+        block_size: items per block; None sizes blocks to the work per item
+            (`rater_block_size`).
         n_jobs: threads working on blocks at once (scipy's products release the GIL);
             None uses every available core.
 
@@ -124,19 +109,14 @@ def item_neighbors(
     values = np.asarray(residuals.data, dtype=np.float32)  # the residuals' own, read only
     errors = sp.csr_matrix((values, residuals.indices, residuals.indptr), shape=residuals.shape)
     errors_t = errors.T.tocsr()  # items x users: each item's raters and their residuals
-    if uses_dense_operands(*errors.shape):
-        products = _dense_operand_products(errors, errors_t)
-        block_size = auto_block_size(n_items) if block_size is None else block_size
-    else:
-        products = partial(_rater_products, errors, errors_t)
-        if block_size is None:
-            lengths = np.diff(errors.indptr).astype(np.float64)
-            block_size = rater_block_size(*errors.shape, float(lengths @ lengths))
+    if block_size is None:
+        lengths = np.diff(errors.indptr).astype(np.float64)
+        block_size = rater_block_size(*errors.shape, float(lengths @ lengths))
     shrinkage = np.float32(shrinkage)
 
     def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(start + block_size, n_items)
-        support, other_squares, norms, rows = products(start, stop)
+        support, other_squares, norms, rows = _rater_products(errors, errors_t, start, stop)
         if min_support > 1:
             support[support < min_support] = 0
         # the shrinkage factor n / (n + shrinkage), in place (0 where nobody co-rated)
@@ -167,53 +147,27 @@ def item_neighbors(
     return neighbors
 
 
-_BlockProducts = Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-
-
-def _dense_operand_products(errors: sp.csr_matrix, errors_t: sp.csr_matrix) -> _BlockProducts:
-    """The four sums of `_rater_products`, from sparse x dense products of the block's
-    rows of the items x users matrices with dense users x items operands (errors,
-    ratings, and ratings beside squares): faster when the matrix is small enough to hold
-    them (ml-latest-small)."""
-    pattern_t, shape_t = (errors_t.indices, errors_t.indptr), errors_t.shape
-    rated_t = sp.csr_matrix((np.ones_like(errors_t.data), *pattern_t), shape=shape_t)
-    squares_t = sp.csr_matrix((errors_t.data * errors_t.data, *pattern_t), shape=shape_t)
-    # the shared pattern is errors_t's, sorted: say so rather than have scipy check again
-    rated_t.has_sorted_indices = squares_t.has_sorted_indices = errors_t.has_sorted_indices
-    pattern = (errors.indices, errors.indptr)
-    dense_errors = errors.toarray()
-    rated = sp.csr_matrix((np.ones_like(errors.data), *pattern), shape=errors.shape).toarray()
-    squares = sp.csr_matrix((errors.data * errors.data, *pattern), shape=errors.shape)
-    rated_and_squares = np.hstack([rated, squares.toarray()])
-    del squares
-    n_items = errors.shape[1]
-
-    def products(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        both = rated_t[start:stop] @ rated_and_squares
-        support, other_squares = both[:, :n_items], both[:, n_items:]
-        norms = squares_t[start:stop] @ rated
-        return support, other_squares, norms, errors_t[start:stop] @ dense_errors
-
-    return products
-
-
 def _rater_products(
     errors: sp.csr_matrix, errors_t: sp.csr_matrix, start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sums over the co-raters U of items i in `start:stop` and every item j, each float32
     (stop - start, n_items): the support |U|, `sum_U e_uj^2`, `sum_U e_ui^2` and
-    `sum_U e_ui e_uj` (the second and the last transposed views).
+    `sum_U e_ui e_uj` (transposed views of C-ordered arrays).
 
     Only the users who rated one of the block's items take part: the items x users
     transpose of their rows times dense users x block operands built from the block's own
-    ratings (three products, one pass over those rows each, written dense). Their rows
+    ratings (four products, one pass over those rows each, written dense). Their rows
     are taken in slices of at most about `_SLICE_RATINGS` ratings, which bounds the
     memory; the sums of a block that needs several slices add the slices' sums, so they
-    round differently than in one pass. On MovieLens 25M's shape (57,632 items, 18.8M
-    ratings after `similarity_cap`) this is 1.5x as fast as sparse x sparse products of
-    the block with every rating, densified (69 vs 102 s for ItemKNN's similarities on 2
-    cores), without their operands (ratings, squares and their transposes: the fit's
-    peak 0.83 instead of 1.19-1.22 GB).
+    round differently than in one pass. Against the sparse x sparse products of the
+    block with every rating, densified, that this replaced: on MovieLens 25M's shape
+    (57,632 items, 18.8M ratings after `similarity_cap`) 69-71 vs 101-102 s for ItemKNN's
+    similarities on 2 cores, a peak of 0.81-0.83 instead of 1.19-1.22 GB (no ratings,
+    squares or transposes of them held), the same neighbours; on a 500,000-rating sample
+    of it with all 57,632 items, where the dense per-block work dominates, 29 vs 26 s. On
+    the embedded data it is faster and leaner than dense users x items operands (ItemKNN
+    0.85 vs 0.96 s, 51 vs 161 MB traced; UserKNN 0.04-0.05 s against the sparse x sparse
+    products' 0.08 s).
     """
     n_users, n_items = errors.shape
     width = stop - start
@@ -225,13 +179,12 @@ def _rater_products(
     users = np.flatnonzero(seen)
     row = (np.cumsum(seen, dtype=np.int32) - 1)[raters]  # each rating's row among users
     del seen
-    # the block's residuals, and its ratings beside its squared residuals, users x block
-    block_errors = np.zeros((len(users), width), dtype=np.float32)
-    block_errors[row, item] = errors_t.data[lo:hi]
-    rated_and_squares = np.zeros((len(users), 2 * width), dtype=np.float32)
-    rated_and_squares[row, item] = 1
-    rated_and_squares[row, width + item] = np.square(block_errors[row, item])
-    block_rated = np.ascontiguousarray(rated_and_squares[:, :width])
+    # the block's ratings, residuals and squared residuals, users x block
+    operands = np.zeros((3, len(users), width), dtype=np.float32)
+    operands[0, row, item] = 1
+    operands[1, row, item] = errors_t.data[lo:hi]
+    operands[2, row, item] = np.square(errors_t.data[lo:hi])
+    block_rated, block_errors, block_squares = operands
     del row, item
     ratings = errors.indptr[users + 1] - errors.indptr[users]
     ranges = (np.cumsum(ratings) - ratings) // _SLICE_RATINGS  # each user's slice
@@ -245,19 +198,16 @@ def _rater_products(
         rated_t = sp.csc_matrix((np.ones_like(part.data), *pattern), shape=shape)
         squares_t = sp.csc_matrix((part.data * part.data, *pattern), shape=shape)
         del part
-        terms = (rated_t @ rated_and_squares[first:last], squares_t @ block_rated[first:last],
-                 part_t @ block_errors[first:last])
+        # items x block each, C-ordered alike (numpy is slow on arrays of mixed order)
+        terms = (rated_t @ block_rated[first:last], squares_t @ block_rated[first:last],
+                 rated_t @ block_squares[first:last], part_t @ block_errors[first:last])
         del part_t, rated_t, squares_t
         if sums is None:
             sums = terms
-        else:  # whole arrays: numpy adds a (n_items, width) half column by column
+        else:
             for total, term in zip(sums, terms, strict=True):
                 total += term
-    both, other_squares, cross = sums
-    # block x items: the two halves copied out, the other two transposed views
-    support = np.ascontiguousarray(both[:, :width].T)
-    norms = np.ascontiguousarray(both[:, width:].T)
-    return support, other_squares.T, norms, cross.T
+    return tuple(total.T for total in sums)
 
 
 def positive_top_k(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -330,16 +280,6 @@ def capped_rows(matrix: sp.csr_matrix, cap: int, seed: int = 0) -> sp.csr_matrix
     return capped
 
 
-def uses_dense_operands(n_users: int, n_items: int) -> bool:
-    """Whether `item_neighbors` holds its users x items operands dense (four matrices'
-    worth: errors, ratings, and ratings beside squares): when they fit in
-    `DENSE_OPERANDS_BYTES` together and there are no more rows than columns (the items
-    compared). UserKNN's items x users operands on the embedded data (8,996 x 610 in the
-    training split) are faster and leaner sparse: 0.04-0.06 s and 14 MB traced instead of
-    0.10-0.18 s and 106 MB; ItemKNN's 610 x 8,996 dense: 0.9 s instead of 1.2 s."""
-    return n_users <= n_items and 4 * dense_matrix_bytes((n_users, n_items)) <= DENSE_OPERANDS_BYTES
-
-
 class ItemKNN(Recommender):
     """Item-item KNN on baseline residuals: never much worse than its baseline.
 
@@ -391,11 +331,11 @@ class ItemKNN(Recommender):
             them (Linden et al. 2003's sampling of heavy customers). Predictions still use
             every rating. The similarity work is the sum over users of their ratings
             squared, so the heaviest users dominate it: at MovieLens 25M's shape 1,000
-            keeps 92% of the ratings and 53% of those multiply-adds (the products take
-            29% less time; the fit, whose dense blocks are the rest, 138-152 s against
-            149 s, within the noise, and RMSE 0.8179 instead of 0.8191). On the embedded
-            data (12 users above it) the full set's RMSE moves 0.8386 -> 0.8391 and its
-            NDCG@10 0.2222 -> 0.2272; the 30k/50k samples have (almost) nobody above it.
+            keeps 92% of the ratings and 53% of those multiply-adds: the similarities
+            take 71 s instead of 124 s (2 cores), and RMSE is 0.8179 instead of 0.8191.
+            On the embedded data (12 users above it) the full set's RMSE moves 0.8386 ->
+            0.8391 and its NDCG@10 0.2222 -> 0.2272; the 30k/50k samples have (almost)
+            nobody above it.
             None: no cap.
         block_size: items per similarity block (None: `item_neighbors` sizes them).
         n_jobs: threads computing similarity blocks (None: every available core).
@@ -576,11 +516,9 @@ class ItemKNN(Recommender):
         n_jobs: int | None = None,
     ) -> int:
         """Peak of the baseline fit and the similarity phase: the residuals and their
-        items x users transpose; the concurrent blocks' work (with sparse operands a
-        slice of the raters' rows, the dense users x block operands and the block's
-        products; with dense ones, `uses_dense_operands`, the four users x items
-        matrices, two more transposes and `_BYTES_PER_CELL` per block cell); and the
-        neighbour lists (collected, then built as COO and CSR). With a
+        items x users transpose; the concurrent blocks' work (a slice of the raters'
+        rows, the dense users x block operands and `_BYTES_PER_CELL` per block cell); and
+        the neighbour lists (collected, then built as COO and CSR). With a
         `similarity_cap`, a capped copy of the residuals (at most all of them). For
         UserKNN the same with users and items swapped (users x users neighbours)."""
         if cls.neighbors_of == "users":
@@ -588,27 +526,21 @@ class ItemKNN(Recommender):
         n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
         copies = 1 if similarity_cap is None else 2
         residuals = copies * sparse_matrix_bytes((n_users, n_items), nnz)
-        values = sparse_matrix_bytes((n_items, n_users), nnz)
-        if uses_dense_operands(n_users, n_items):
-            block_size = auto_block_size(n_items) if block_size is None else block_size
-            values += 2 * dense_matrix_bytes((nnz,)) + 4 * dense_matrix_bytes((n_users, n_items))
-            per_block = _BYTES_PER_CELL * min(block_size, n_items) * n_items
-        else:
-            if block_size is None:  # users rating alike: the fewest squared ratings
-                block_size = rater_block_size(n_users, n_items, nnz * nnz / max(n_users, 1))
-            block_size = min(block_size, n_items)
-            per_block = (
-                _BYTES_PER_SLICE_RATING * min(nnz, _SLICE_RATINGS + n_items)
-                + _BYTES_PER_RATER_CELL * block_size * n_users
-                + _BYTES_PER_RATER_PRODUCT_CELL * block_size * n_items
-            )
-        blocks = n_jobs * per_block
+        transpose = sparse_matrix_bytes((n_items, n_users), nnz)
+        if block_size is None:  # users rating alike: the fewest squared ratings, widest blocks
+            block_size = rater_block_size(n_users, n_items, nnz * nnz / max(n_users, 1))
+        block_size = min(block_size, n_items)
+        blocks = n_jobs * (
+            _BYTES_PER_SLICE_RATING * min(nnz, _SLICE_RATINGS + n_items)
+            + _BYTES_PER_RATER_CELL * block_size * n_users
+            + _BYTES_PER_CELL * block_size * n_items
+        )
         n_pairs = n_items * min(n_candidates, max(n_items - 1, 0))
         neighbors = 2 * sparse_matrix_bytes((n_items, n_items), n_pairs, fmt="coo") + (
             sparse_matrix_bytes((n_items, n_items), n_pairs)
         )
         baseline = BiasBaseline.estimate_fit_bytes(n_users, n_items, nnz)
-        return max(baseline, residuals + values + blocks + neighbors)
+        return max(baseline, residuals + transpose + blocks + neighbors)
 
 
 class UserKNN(ItemKNN):
