@@ -115,6 +115,7 @@ def item_neighbors(
     shrinkage = np.float32(shrinkage)
 
     def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The block's neighbours per item, their columns and similarities (by item)."""
         stop = min(start + block_size, n_items)
         support, other_squares, norms, rows = _rater_products(errors, errors_t, start, stop)
         if min_support > 1:
@@ -133,7 +134,7 @@ def item_neighbors(
         del support
         rows[np.arange(stop - start), np.arange(start, stop)] = 0  # not itself
         items, neighbours, similarities = positive_top_k(np.ascontiguousarray(rows), k)
-        return items + np.int32(start), neighbours, similarities
+        return np.bincount(items, minlength=stop - start), neighbours, similarities
 
     starts = range(0, n_items, block_size)
     logger.debug("item similarity: %d blocks of %d items on %d threads",
@@ -141,8 +142,13 @@ def item_neighbors(
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         parts = list(pool.map(block, starts))
     release_freed_heap()  # what the blocks' work left in the threads' heaps
-    rows, cols, sims = (np.concatenate([part[i] for part in parts]) for i in range(3))
-    neighbors = sp.csr_matrix((sims, (rows, cols)), shape=(n_items, n_items), dtype=np.float32)
+    # the rows come by block and item, in order: CSR straight away, not through COO
+    counts, columns, similarities = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    del parts
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indptr = indptr.astype(np.int32 if indptr[-1] < 2**31 else np.int64)
+    neighbors = sp.csr_matrix((similarities, columns.astype(indptr.dtype, copy=False), indptr),
+                              shape=(n_items, n_items))
     neighbors.sort_indices()
     return neighbors
 
@@ -518,7 +524,7 @@ class ItemKNN(Recommender):
         """Peak of the baseline fit and the similarity phase: the residuals and their
         items x users transpose; the concurrent blocks' work (a slice of the raters'
         rows, the dense users x block operands and `_BYTES_PER_CELL` per block cell); and
-        the neighbour lists (collected, then built as COO and CSR). With a
+        the neighbour lists (collected by block, then joined into one CSR). With a
         `similarity_cap`, a capped copy of the residuals (at most all of them). For
         UserKNN the same with users and items swapped (users x users neighbours)."""
         if cls.neighbors_of == "users":
@@ -536,9 +542,7 @@ class ItemKNN(Recommender):
             + _BYTES_PER_CELL * block_size * n_items
         )
         n_pairs = n_items * min(n_candidates, max(n_items - 1, 0))
-        neighbors = 2 * sparse_matrix_bytes((n_items, n_items), n_pairs, fmt="coo") + (
-            sparse_matrix_bytes((n_items, n_items), n_pairs)
-        )
+        neighbors = 2 * sparse_matrix_bytes((n_items, n_items), n_pairs)
         baseline = BiasBaseline.estimate_fit_bytes(n_users, n_items, nnz)
         return max(baseline, residuals + transpose + blocks + neighbors)
 
