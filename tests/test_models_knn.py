@@ -133,7 +133,7 @@ def test_block_size_and_threads_do_not_change_the_result(
 
 @pytest.mark.parametrize("slice_ratings", [1, 9, 40])
 def test_sliced_raters_give_the_same_neighbours(slice_ratings: int, monkeypatch) -> None:
-    # sparse operands with every block's raters' rows taken a few ratings at a time
+    # every block's raters' rows taken a few ratings at a time
     residuals = _random_residuals(50, 40, 0.2, seed=5)
     reference = item_neighbors(residuals, 5, block_size=1, n_jobs=1, shrinkage=5.0)
     monkeypatch.setattr(knn, "_SLICE_RATINGS", slice_ratings)

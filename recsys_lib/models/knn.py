@@ -409,8 +409,8 @@ class ItemKNN(Recommender):
         )
 
     def _ratings_by_row(self) -> sp.csr_matrix:
-        """The training ratings, rows on the axis whose neighbours are not compared: users
-        x items (UserKNN: items x users)."""
+        """The training ratings with the residual matrix's rows first, its columns being
+        what `neighbors_` relates: users x items (UserKNN: items x users)."""
         return self.train_.user_items
 
     def _residual_rows(self, rows: np.ndarray | None = None) -> sp.csr_matrix:
