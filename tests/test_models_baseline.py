@@ -68,6 +68,21 @@ def test_residuals_subtract_the_baseline_on_stored_entries(train: Interactions) 
     assert residuals.dtype == np.float32 and residuals.nnz == train.nnz
 
 
+def test_residuals_of_selected_rows_and_of_items_by_row_match_the_whole(
+    train: Interactions,
+) -> None:
+    biases = BiasBaseline(n_iterations=2).fit(train).biases_
+    whole = biases.residuals(train.user_items).toarray()
+    rows = np.array([2, 0, 2])  # a repeat, out of order
+    selected = biases.residuals(train.user_items[rows], rows)
+    np.testing.assert_array_equal(selected.toarray(), whole[rows])
+    item_users = train.user_items.T.tocsr()
+    np.testing.assert_array_equal(biases.residuals(item_users, by_item=True).toarray(), whole.T)
+    items = np.array([1, 0])
+    by_item = biases.residuals(item_users[items], items, by_item=True)
+    np.testing.assert_array_equal(by_item.toarray(), whole.T[items])
+
+
 def test_ranks_unseen_items_by_item_bias(train: Interactions) -> None:
     model = BiasBaseline(reg_items=1.0, reg_users=2.0, n_iterations=1).fit(train)
     items, scores = model.recommend(np.array([3]), k=1)  # user 3 saw items 20 and 30

@@ -102,12 +102,24 @@ class Biases:
         """float32 `b_ui` for every item, shape (len(user_rows), n_items)."""
         return (np.float32(self.mean) + self.user[user_rows, None]) + self.item[None, :]
 
-    def residuals(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
-        """`r_ui - b_ui` on the stored entries of `user_items` (float32, same pattern)."""
-        data = user_items.data - self.predict(user_rows_of(user_items), user_items.indices)
+    def residuals(
+        self, ratings: sp.csr_matrix, rows: np.ndarray | None = None, *, by_item: bool = False
+    ) -> sp.csr_matrix:
+        """`r_ui - b_ui` on the stored entries of `ratings` (float32, same pattern).
+
+        Args:
+            ratings: users x items CSR, or items x users with `by_item`.
+            rows: the user (item) index of each row of `ratings`, for a selection of rows;
+                None: row i is user (item) i.
+            by_item: whether the rows of `ratings` are items.
+        """
+        row_ids = user_rows_of(ratings)
+        if rows is not None:
+            row_ids = rows[row_ids]
+        users, items = (ratings.indices, row_ids) if by_item else (row_ids, ratings.indices)
+        data = ratings.data - self.predict(users, items)
         return sp.csr_matrix(
-            (data.astype(np.float32), user_items.indices, user_items.indptr),
-            shape=user_items.shape,
+            (data.astype(np.float32), ratings.indices, ratings.indptr), shape=ratings.shape
         )
 
     def state(self) -> dict[str, np.ndarray]:

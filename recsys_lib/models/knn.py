@@ -420,10 +420,7 @@ class ItemKNN(Recommender):
         ratings = self._ratings_by_row()
         if rows is not None:
             ratings = ratings[rows]
-        row_ids = user_rows_of(ratings) if rows is None else rows[user_rows_of(ratings)]
-        users, items = self._pair_axes(row_ids, ratings.indices)  # the swap is its own inverse
-        data = (ratings.data - self.biases_.predict(users, items)).astype(np.float32)
-        residuals = sp.csr_matrix((data, ratings.indices, ratings.indptr), shape=ratings.shape)
+        residuals = self.biases_.residuals(ratings, rows, by_item=self.neighbors_of == "users")
         residuals.sort_indices()
         return residuals
 
