@@ -29,7 +29,6 @@ barely varies).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import resource
 import subprocess
@@ -50,7 +49,7 @@ from recsys_lib.data import (
 )
 from recsys_lib.data.synthetic import ML_25M_SHAPE
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
-from recsys_lib.memory import release_freed_heap, track
+from recsys_lib.memory import cleanup, track
 from recsys_lib.models import (
     ALS,
     EASE,
@@ -210,8 +209,7 @@ def run_case(data: str, seed: int, engine: str, name: str) -> dict:
     if data == "25m":
         # generating 25M ratings peaks far above any fit: give that memory back to the OS
         # and take the peak while the fit runs (sampled RSS), not the process's maximum
-        gc.collect()
-        release_freed_heap()
+        cleanup()
         with track(f"fit {name}") as fitting:
             model.fit(train)
         fit_seconds, peak, before = fitting.seconds, fitting.peak_rss_mb, fitting.start_rss_mb
