@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -116,10 +117,11 @@ def test_estimate_counts_one_float32_items_squared_array() -> None:
 def test_estimate_with_fewer_users_than_items_counts_woodbury_arrays_not_items_squared():
     small = EASE.estimate_fit_bytes(100, 1_000, 10_000, max_items=None)
     large = EASE.estimate_fit_bytes(100, 3_000, 10_000, max_items=None)
-    # two float32 users x items arrays per item, + the column pointers
-    assert large - small == 2_000 * (2 * 4 * 100 + 4)
-    fixed = small - 1_000 * (2 * 4 * 100 + 4)
-    assert fixed - EASE.estimate_fit_bytes(100, 0, 10_000, max_items=None) == 2 * 8 * 100**2
+    # S's float32 column per item, + the column pointers
+    assert large - small == 2_000 * (4 * 100 + 4)
+    fixed = small - 1_000 * (4 * 100 + 4)
+    # the float32 users x users inverse beside S
+    assert fixed - EASE.estimate_fit_bytes(100, 0, 10_000, max_items=None) == 4 * 100**2
     assert EASE.max_items_fitting(100, 10_000, large) == 3_000
     assert EASE.max_items_fitting(100, 10_000, large - 1) == 2_999
 
@@ -148,6 +150,30 @@ def test_far_fewer_users_than_items_match_the_closed_form() -> None:
         order = unrated[np.argsort(-user_scores[unrated], kind="stable")][:3]
         np.testing.assert_array_equal(items[0], order + 1)
         np.testing.assert_allclose(scores[0], user_scores[order], rtol=1e-4, atol=1e-7)
+
+
+def test_woodbury_factors_take_the_inverse_and_s_at_most(monkeypatch) -> None:
+    # 400 users x 3,545 items: the float32 inverse (0.6 MB) and S (5.7 MB), and no second
+    # users x items array (the two that were held at once took this fit to 12.1 MB)
+    import scipy.linalg.lapack  # noqa: F401  (its import is not the fit's memory)
+
+    monkeypatch.setattr("recsys_lib.models.row_chunks.CHUNK_CELLS", 30_000)
+    matrix = Interactions.from_ratings(synthetic_ratings(400, 8_000, 20_000, seed=2)).user_items
+    n_users, n_items = matrix.shape
+    assert uses_woodbury(n_users, n_items)
+    ease_module.ease_factors(matrix[:50], 50.0)  # first-call allocations of the libraries
+    tracemalloc.start()
+    try:
+        solved, _ = ease_module.ease_factors(matrix, 50.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert solved.shape == (n_users, n_items) and solved.flags.c_contiguous
+    planned = ease_module._woodbury_bytes(n_users, n_items)
+    assert planned == 4 * n_users**2 + 4 * n_users * n_items
+    # beyond the plan: the binary copies of the matrix, g's per-rating gather and two
+    # chunks' products
+    assert peak <= planned + 5 * 8 * matrix.nnz + 2 * 4 * 30_000, (peak, planned)
 
 
 def test_fewer_users_than_items_but_a_smaller_dense_array_stay_dense() -> None:

@@ -15,6 +15,7 @@ from recsys_lib.environment import available_cores
 from recsys_lib.memory import dense_matrix_bytes, memory_limit
 from recsys_lib.memory.units import format_mb, to_mb
 from recsys_lib.models.base import Recommender, fit_estimate
+from recsys_lib.models.row_chunks import dense_product, map_row_chunks
 
 __all__ = [
     "DEFAULT_LAMBDA", "DEFAULT_MAX_ITEMS", "EASE", "ease_factors", "ease_weights", "uses_woodbury",
@@ -89,7 +90,10 @@ def ease_factors(user_items: sp.csr_matrix, lam: float) -> tuple[np.ndarray, np.
     `(X^T X + lam I)^-1 = (I - X^T S) / lam` with `S = (X X^T + lam I)^-1 X`, so
     `B_ij = (X^T S)_ij / (1 - g_j)` for i != j, `g = diag(X^T S)`, and a user's scores are
     `X_u B = ((X_u X^T) S - X_u * g) / (1 - g)`: users x items memory, no items x items
-    array. The users x users system is solved in float64 (Cholesky).
+    array. The users x users system is factorised and inverted in place in float64
+    (LAPACK's dpotrf, dpotri), then S is written by chunks of items from the float32
+    inverse: at most one float64 and one float32 users x users array, or the float32
+    inverse and S, at once (`_woodbury_bytes`).
 
     Args:
         user_items: float32 users x items CSR (stored entries count as interactions).
@@ -102,21 +106,36 @@ def ease_factors(user_items: sp.csr_matrix, lam: float) -> tuple[np.ndarray, np.
         ValueError: lam <= 0.
         np.linalg.LinAlgError: the factorisation failed (a non-finite input).
     """
-    from scipy.linalg import cho_factor, cho_solve
+    from scipy.linalg import lapack
 
     _check_lam(lam)
     binary = _binary(user_items)
-    n_users = binary.shape[0]
-    kernel = (binary @ binary.T).toarray().astype(np.float64)
+    binary_t = binary.T.tocsr()  # items x users
+    n_users, n_items = binary.shape
+    kernel = dense_product(binary, binary_t).astype(np.float64)
     kernel.flat[:: n_users + 1] += lam
-    factor = cho_factor(kernel, lower=True, overwrite_a=True)
-    inverse = cho_solve(factor, np.eye(n_users), overwrite_b=True).astype(np.float32)
-    del kernel, factor
-    solved = np.ascontiguousarray((binary.T @ inverse).T)  # the inverse is symmetric
-    del inverse
+    # symmetric: its transpose is the same matrix in Fortran order, worked on in place
+    # (as in `ease_weights`); the Fortran lower triangle is the C-ordered upper one
+    factor, info = lapack.dpotrf(kernel.T, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky factorisation of X X^T + lam I failed (info={info})")
+    del kernel
+    inverse, info = lapack.dpotri(factor, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting X X^T + lam I failed (info={info})")
+    del factor
+    inverse = inverse.T
+    _mirror_upper_to_lower(inverse, 256)
+    inverse = inverse.astype(np.float32)
+    solved = np.empty((n_users, n_items), dtype=np.float32)
+
+    def items(chunk: slice) -> None:  # S's columns: X^T of them times the symmetric inverse
+        solved[:, chunk] = (binary_t[chunk] @ inverse).T
+
+    map_row_chunks(items, n_items, n_users)
     rows = np.repeat(np.arange(n_users), np.diff(binary.indptr))
     diagonal = np.bincount(binary.indices, weights=solved[rows, binary.indices],
-                           minlength=binary.shape[1])
+                           minlength=n_items)
     return solved, diagonal.astype(np.float32)
 
 
@@ -289,8 +308,8 @@ class EASE(Recommender):
     def max_items_fitting(cls, n_users: int, nnz: int, budget_bytes: int) -> int:
         """Most items whose fit (see `estimate_fit_bytes`) stays within `budget_bytes`."""
         left = max(0, budget_bytes - _sparse_work_bytes(n_users, 0, nnz))
-        # the dense array bounds n by sqrt(left / 4), Woodbury's by left / (8 n_users)
-        high = max(math.isqrt(left // 4), left // (8 * max(n_users, 1)))
+        # the dense array bounds n by sqrt(left / 4), Woodbury's by left / (4 n_users)
+        high = max(math.isqrt(left // 4), left // (4 * max(n_users, 1)))
         low = 0
         while low < high:  # the estimate grows with the items: bisect
             middle = (low + high + 1) // 2
@@ -336,7 +355,8 @@ class EASE(Recommender):
     def _kept_scores(self, user_rows: np.ndarray) -> np.ndarray:
         """float32 `X_u @ B` over the kept items."""
         if self.weights_ is not None:
-            return self._kept_columns(self.train_.user_items[user_rows]) @ self.weights_
+            return dense_product(self._kept_columns(self.train_.user_items[user_rows]),
+                                 self.weights_)
         matrix = self._kept_matrix()
         rated = matrix[user_rows]
         scores = (rated @ matrix.T).toarray() @ self.solved_
@@ -388,9 +408,9 @@ class EASE(Recommender):
     ) -> int:
         """With items capped at `max_items`: the one float32 items x items array (Gram
         matrix, then its inverse, then B, all in place), or where it is smaller
-        (`uses_woodbury`) Woodbury's two float32 users x items arrays and two float64
-        users x users ones; the binary interactions and their transpose (float32 CSR);
-        one block of the Gram product."""
+        (`uses_woodbury`) Woodbury's users x users arrays and S (`_woodbury_bytes`); the
+        binary interactions and their transpose (float32 CSR); one block of the Gram
+        product."""
         n = n_items if max_items is None else min(n_items, max_items)
         dense = min(_woodbury_bytes(n_users, n), dense_matrix_bytes((n, n)))
         return dense + _sparse_work_bytes(n_users, n, nnz)
@@ -399,16 +419,16 @@ class EASE(Recommender):
 def uses_woodbury(n_users: int, n_items: int) -> bool:
     """Whether EASE keeps B in Woodbury's form (`ease_factors`) for this many users and
     items: when its arrays take less memory than the one items x items float32 array
-    (ml-latest-small's 610 users x 9,724 items: 53 MB instead of 378 MB; a 25M-rating
-    run's 6,500-user blend sample at 10,000 items: dense, 400 MB instead of 1.2 GB)."""
+    (ml-latest-small's 610 users x 9,724 items: 25 MB instead of 378 MB; a 25M-rating
+    run's 3,969-user blend sample at 10,000 items: 222 MB instead of 400 MB)."""
     return _woodbury_bytes(n_users, n_items) < dense_matrix_bytes((n_items, n_items))
 
 
 def _woodbury_bytes(n_users: int, n_items: int) -> int:
-    """Woodbury's two float32 users x items arrays and two float64 users x users ones."""
-    return 2 * dense_matrix_bytes((n_users, n_items)) + 2 * dense_matrix_bytes(
-        (n_users, n_users), "float64"
-    )
+    """The most `ease_factors` holds at once: float32 and float64 users x users arrays
+    (the kernel's copies, the inverse's), or the float32 inverse and S (users x items)."""
+    square = dense_matrix_bytes((n_users, n_users))
+    return max(3 * square, square + dense_matrix_bytes((n_users, n_items)))
 
 
 def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:

@@ -22,6 +22,7 @@ from recsys_lib.environment import available_cores
 from recsys_lib.memory import release_freed_heap, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
+from recsys_lib.models.row_chunks import dense_product
 
 __all__ = [
     "ItemKNN", "UserKNN", "capped_rows", "item_neighbors", "positive_top_k", "rater_block_size",
@@ -344,7 +345,8 @@ class ItemKNN(Recommender):
             nobody above it.
             None: no cap.
         block_size: items per similarity block (None: `item_neighbors` sizes them).
-        n_jobs: threads computing similarity blocks (None: every available core).
+        n_jobs: threads computing similarity blocks and ranking scores (None: every
+            available core).
     """
 
     #: What the rows and columns of `neighbors_` are: "items" (ItemKNN) or "users".
@@ -473,7 +475,8 @@ class ItemKNN(Recommender):
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         if self._similarity_t is None:
             self._similarity_t = self.neighbors_.T.tocsr()
-        return (self.train_.user_items[user_rows] @ self._similarity_t).toarray()
+        return dense_product(self.train_.user_items[user_rows], self._similarity_t,
+                             n_jobs=self.n_jobs)
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -578,4 +581,4 @@ class UserKNN(ItemKNN):
         return item_cols, user_rows
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
-        return (self.neighbors_[user_rows] @ self.train_.user_items).toarray()
+        return dense_product(self.neighbors_[user_rows], self.train_.user_items, n_jobs=self.n_jobs)

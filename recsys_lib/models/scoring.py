@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from recsys_lib.models.row_chunks import map_row_chunks
+
 if TYPE_CHECKING:
     import torch
 
@@ -28,7 +30,8 @@ def mask_seen(scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
 def top_k_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best `k` columns of each row, best first, ties to the lower column index.
 
-    Works in about two float32 copies of `scores` (no int64 index array of its size).
+    Works on chunks of rows on every core (`map_row_chunks`), in about two float32
+    copies of a chunk (no int64 index array of its size).
 
     Args:
         scores: float32 array of shape (n_rows, n_items); -inf marks excluded items.
@@ -47,6 +50,15 @@ def top_k_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return np.empty((n_rows, 0), np.int32), np.empty((n_rows, 0), np.float32)
     if np.isnan(scores).any():
         raise ValueError(f"scores hold {int(np.isnan(scores).sum())} NaN values")
+    parts = map_row_chunks(lambda rows: _top_k_rows(scores[rows], k), n_rows, n_items)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`top_k_numpy` of a chunk of rows, 0 < k <= n_items, without NaN."""
+    n_rows, n_items = scores.shape
     if k < n_items:
         candidates = np.nonzero(_top_k_mask(scores, k))[1].reshape(n_rows, k)
     else:
