@@ -50,7 +50,7 @@ def test_ranking_blend_is_at_least_its_weakest_member_and_weights_are_learned(sp
     assert "ranking = (baseline" in blend.describe()
 
 
-def test_predictions_and_scores_follow_the_learned_weights(split) -> None:
+def test_predictions_and_scores_follow_the_learned_weights(split, monkeypatch) -> None:
     train = Interactions.from_ratings(split.train)
     blend = Blend(_members()).fit(train)
     users, items = split.test["user_id"].to_numpy()[:50], split.test["item_id"].to_numpy()[:50]
@@ -65,6 +65,10 @@ def test_predictions_and_scores_follow_the_learned_weights(split) -> None:
     scores = sum(w * normalised_scores(m._score(rows))
                  for w, m in zip(blend.ranking_weights_, blend.members.values(), strict=True))
     np.testing.assert_allclose(blend._score(rows), scores, atol=1e-5)
+    # scored by chunks of users (here 2 x 2 of them, the cores' chunks), the same scores
+    monkeypatch.setattr("recsys_lib.models.blend.available_cores", lambda: 2)
+    monkeypatch.setattr("recsys_lib.models.blend.CHUNK_CELLS", 2 * train.n_items)
+    np.testing.assert_allclose(blend._score(rows), scores, atol=1e-5)
 
 
 def test_normalised_scores_standardise_each_row() -> None:
@@ -72,6 +76,11 @@ def test_normalised_scores_standardise_each_row() -> None:
     z = normalised_scores(scores)
     np.testing.assert_allclose(z[0], [-np.sqrt(1.5), 0.0, np.sqrt(1.5)], atol=1e-6)
     np.testing.assert_array_equal(z[1], [0.0, 0.0, 0.0])
+    assert scores[0, 0] == 1.0  # a new array: the scores are unchanged
+    same = normalised_scores(scores, in_place=True)
+    assert same is scores and np.array_equal(scores, z)
+    ints = np.array([[1, 2, 3]])
+    assert normalised_scores(ints, in_place=True) is not ints  # not float32: a copy
 
 
 def test_a_ranking_only_blend_does_not_predict_ratings(tiny_ratings: pd.DataFrame) -> None:

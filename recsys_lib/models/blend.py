@@ -13,9 +13,11 @@ import pandas as pd
 from recsys_lib.data.interactions import Interactions, index_of
 from recsys_lib.data.sampling import choose_users, seeded_subset
 from recsys_lib.data.split import split_ratings
+from recsys_lib.environment import available_cores
 from recsys_lib.memory import dense_matrix_bytes
 from recsys_lib.metrics import ranking_metrics
 from recsys_lib.models.base import Recommender, fit_estimate
+from recsys_lib.models.row_chunks import CHUNK_CELLS
 from recsys_lib.models.scoring import mask_seen, top_k_numpy
 
 __all__ = [
@@ -47,24 +49,29 @@ RANKING_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 _SEARCH_ROUNDS = 2
 
 
-def normalised_scores(scores: Any) -> np.ndarray:
+def normalised_scores(scores: Any, *, in_place: bool = False) -> np.ndarray:
     """Each row standardised over its items (zero mean, unit sd; a constant row gives 0).
 
     Args:
         scores: float32 numpy array or torch tensor of shape (n_users, n_items).
+        in_place: standardise a float32 numpy `scores` itself (a score block nobody else
+            holds: no copy of its size); otherwise `scores` is not changed.
 
     Returns:
-        float32 numpy array of the same shape: one new array, `scores` is not changed.
+        float32 numpy array of the same shape: `scores` itself when standardised in
+        place, else one new array.
     """
-    if not isinstance(scores, np.ndarray):
-        scores = scores.detach().float().cpu().numpy()
-    scores = np.asarray(scores, dtype=np.float32)
+    if isinstance(scores, np.ndarray):
+        if not (in_place and scores.dtype == np.float32):
+            scores = scores.astype(np.float32)  # a copy
+    else:
+        scores = np.array(scores.detach().float().cpu().numpy(), dtype=np.float32)
     mean = scores.mean(axis=1, keepdims=True, dtype=np.float64)
     sd = scores.std(axis=1, keepdims=True, dtype=np.float64)
     scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
-    standardised = scores - mean.astype(np.float32)
-    standardised *= scale.astype(np.float32)
-    return standardised
+    scores -= mean.astype(np.float32)
+    scores *= scale.astype(np.float32)
+    return scores
 
 
 def whole_user_sample(train: Interactions, max_ratings: int, seed: int) -> pd.DataFrame:
@@ -100,7 +107,7 @@ def candidate_scores(
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
         seen = train.user_items[batch]
-        full = [normalised_scores(member._score(batch)) for member in members]
+        full = [normalised_scores(member._score(batch), in_place=True) for member in members]
         best = np.concatenate(
             [top_k_numpy(mask_seen(member.copy(), seen), depth)[0] for member in full], axis=1
         )
@@ -374,11 +381,24 @@ class Blend(Recommender):
         return np.clip(total, *self.rating_range_).astype(np.float32)
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
+        # by chunks of users, so the members' score blocks and their temporaries are a
+        # chunk's, not the batch's: as many of `map_row_chunks`' chunks as there are cores
+        n_items = self._require_fitted().n_items
+        step = available_cores() * max(1, CHUNK_CELLS // max(n_items, 1))
+        if len(user_rows) <= step:
+            return self._blended_scores(user_rows)
+        scores = np.empty((len(user_rows), n_items), dtype=np.float32)
+        for start in range(0, len(user_rows), step):
+            scores[start : start + step] = self._blended_scores(user_rows[start : start + step])
+        return scores
+
+    def _blended_scores(self, user_rows: np.ndarray) -> np.ndarray:
+        """`sum w_m z_m` of the users: float32 (len(user_rows), n_items)."""
         total = None
         for model, weight in zip(self.members.values(), self.ranking_weights_, strict=True):
             if weight == 0:
                 continue
-            block = normalised_scores(model._score(user_rows))
+            block = normalised_scores(model._score(user_rows), in_place=True)
             block *= np.float32(weight)
             if total is None:
                 total = block
