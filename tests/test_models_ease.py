@@ -69,6 +69,24 @@ def test_gram_rows_in_groups_and_blocks_on_two_cores_match_the_closed_form(monke
     weights = ease_module.ease_weights(x, 5.0)
     np.testing.assert_allclose(weights, _closed_form(rated, 5.0), atol=2e-5)
     assert np.all(np.diag(weights) == 0)
+    np.testing.assert_array_equal(ease_module.ease_weights(x.tocsc(), 5.0), weights)
+
+
+def test_a_csc_matrix_is_transposed_without_a_copy_of_its_own() -> None:
+    # 3,000 users x 300 items, 90,000 ratings: B is 0.36 MB, a copy of X^T 0.7 MB
+    rated = np.random.default_rng(5).random((3_000, 300)) < 0.1
+    x = sp.csr_matrix(rated.astype(np.float32))
+    copy_bytes = x.data.nbytes + x.indices.nbytes
+    peaks = {}
+    for matrix in (x, x.tocsc()):
+        ease_module.ease_weights(matrix, 5.0)  # first-call allocations of the libraries
+        tracemalloc.start()
+        try:
+            ease_module.ease_weights(matrix, 5.0)
+            peaks[matrix.format] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peaks["csr"] - peaks["csc"] > 0.8 * copy_bytes, (peaks, copy_bytes)
 
 
 def test_max_items_keeps_the_most_rated_items_and_ranks_the_rest_after_them(

@@ -46,7 +46,9 @@ def ease_weights(
     memory.
 
     Args:
-        user_items: float32 users x items CSR (stored entries count as interactions).
+        user_items: float32 users x items, CSR or CSC (stored entries count as
+            interactions). As CSC its items x users transpose is a view: the Gram's
+            sparse work then holds one copy of it besides `user_items`, not two.
         lam: L2 weight lambda, > 0 (keeps the Gram matrix positive definite).
         block_bytes: work budget of one block of Gram rows, in bytes.
 
@@ -62,7 +64,10 @@ def ease_weights(
     _check_lam(lam)
     n_items = user_items.shape[1]
     block = max(1, block_bytes // (_BYTES_PER_GRAM_CELL * max(n_items, 1)))
-    gram = _upper_gram(_binary(user_items), block)
+    # items x users: a view of a CSC matrix, a copy of a CSR one
+    items_users = user_items.T if user_items.format == "csc" else user_items.T.tocsr()
+    gram = _upper_gram(_binary(items_users), block)
+    del items_users
     gram.flat[:: n_items + 1] += np.float32(lam)
     # gram is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
     # works on it in place (f2py copies only arrays of another order or dtype). The
@@ -144,24 +149,27 @@ def _check_lam(lam: float) -> None:
         raise ValueError(f"lam must be > 0, got {lam}")
 
 
-def _binary(user_items: sp.csr_matrix) -> sp.csr_matrix:
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """float32 ones on `matrix`'s pattern (CSR): `matrix` itself when it holds only ones."""
+    if matrix.dtype == np.float32 and np.all(matrix.data == 1):
+        return matrix
     return sp.csr_matrix(
-        (np.ones(user_items.nnz, dtype=np.float32), user_items.indices, user_items.indptr),
-        shape=user_items.shape,
+        (np.ones(matrix.nnz, dtype=np.float32), matrix.indices, matrix.indptr),
+        shape=matrix.shape,
     )
 
 
-def _upper_gram(binary: sp.csr_matrix, block: int) -> np.ndarray:
+def _upper_gram(items_users: sp.csr_matrix, block: int) -> np.ndarray:
     """The upper triangle (diagonal included) of `X^T X` in a float32 items x items array
     whose lower triangle is left unset: what LAPACK's factorisation reads, for about
     half the sparse work of the whole matrix.
 
-    The rows fall in `_GRAM_GROUPS` groups; each group's rows are computed at most
-    `block` at a time (at least four blocks per core) on every core, against X's columns
-    from the group's first row on (a column slice cut from the previous group's, so at
-    most one slice exists besides X)."""
-    n_items = binary.shape[1]
-    items_users = binary.T.tocsr()
+    `items_users` is X^T, binary CSR. The rows fall in `_GRAM_GROUPS` groups; each
+    group's rows are computed at most `block` at a time (at least four blocks per core)
+    on every core, against X's columns from the group's first row on, a users x items
+    CSR built for the group from those rows of X^T (the previous group's is freed
+    first, so at most one exists besides X^T)."""
+    n_items, n_users = items_users.shape
     gram = np.empty((n_items, n_items), dtype=np.float32)
     cores = available_cores()
     group = max(block, -(-n_items // _GRAM_GROUPS))
@@ -171,10 +179,16 @@ def _upper_gram(binary: sp.csr_matrix, block: int) -> np.ndarray:
         first = n_items - columns.shape[1]
         gram[start:stop, first:] = (items_users[start:stop] @ columns).toarray()
 
-    columns = binary
     with ThreadPoolExecutor(max_workers=cores) as pool:
         for begin in range(0, n_items, group):
-            columns = columns[:, begin - (n_items - columns.shape[1]) :]
+            columns = None  # the previous group's, before the next is built
+            entry = items_users.indptr[begin]
+            # rows begin: of X^T are X's columns begin: as CSC; as CSR for the products
+            columns = sp.csc_matrix(
+                (items_users.data[entry:], items_users.indices[entry:],
+                 items_users.indptr[begin:] - entry),
+                shape=(n_users, n_items - begin),
+            ).tocsr()
             end = min(begin + group, n_items)
             starts = range(begin, end, block)
             list(pool.map(rows, starts, [min(start + block, end) for start in starts],
@@ -277,10 +291,12 @@ class EASE(Recommender):
         if uses_woodbury(*kept.shape):
             self.solved_, self.diagonal_ = ease_factors(kept, self.lam)
         else:
-            self.weights_ = ease_weights(kept, self.lam)
             # scoring with a dense B reads only the scored users' rows: built per batch
-            # (MovieLens 25M, 10,000 items: 133 MB not held)
+            # (MovieLens 25M, 10,000 items: 133 MB not held); as CSC here, so that the
+            # Gram's work holds one other copy of it (`ease_weights`)
             self._kept_interactions = None
+            kept = kept.tocsc()
+            self.weights_ = ease_weights(kept, self.lam)
 
     def weight_rows(self, positions: np.ndarray) -> np.ndarray:
         """Rows of B for kept-item positions (indices into `kept_`).
@@ -432,9 +448,10 @@ def _woodbury_bytes(n_users: int, n_items: int) -> int:
 
 
 def _sparse_work_bytes(n_users: int, n_items: int, nnz: int) -> int:
-    """The binary float32 CSR interactions, their CSR transpose, a column slice of them
-    and one Gram block's work per core."""
-    entries = 3 * nnz * (dense_matrix_bytes((1,)) + dense_matrix_bytes((1,), "int32"))
+    """Two copies of the binary float32 interactions (while the Gram is built: X as CSC,
+    viewed as X^T, and one group's column slice; with Woodbury's form X and X^T) and one
+    Gram block's work per core."""
+    entries = 2 * nnz * (dense_matrix_bytes((1,)) + dense_matrix_bytes((1,), "int32"))
     pointers = dense_matrix_bytes((n_users + n_items + 2,), "int32")
     return entries + pointers + available_cores() * _GRAM_BLOCK_BYTES
 
