@@ -14,7 +14,7 @@ from recsys_lib.data.interactions import Interactions, index_of
 from recsys_lib.data.sampling import choose_users, seeded_subset
 from recsys_lib.data.split import split_ratings
 from recsys_lib.environment import available_cores
-from recsys_lib.memory import dense_matrix_bytes
+from recsys_lib.memory import dense_matrix_bytes, release_freed_heap
 from recsys_lib.metrics import ranking_metrics
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.row_chunks import CHUNK_CELLS
@@ -254,6 +254,7 @@ class Blend(Recommender):
                                   seed=self.seed + offset)
             inner = Interactions.from_ratings(split.train)
             fitted = {name: _fresh(model).fit(inner) for name, model in self.members.items()}
+            release_freed_heap()  # what the inner fits freed, before they are scored
             if self.predicts_ratings:
                 features.append(self._rating_features(fitted, split.test))
                 targets.append(split.test["rating"].to_numpy(np.float64))
