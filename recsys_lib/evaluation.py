@@ -11,7 +11,7 @@ from recsys_lib.data.interactions import Interactions, index_of
 from recsys_lib.data.sampling import seeded_subset
 from recsys_lib.data.schema import DataError
 from recsys_lib.metrics import mae, ranking_metrics, rmse
-from recsys_lib.models.base import DEFAULT_BATCH_USERS, NotFittedError, Recommender
+from recsys_lib.models.base import NotFittedError, Recommender
 
 __all__ = ["evaluate_ranking", "evaluate_ratings"]
 
@@ -60,7 +60,7 @@ def evaluate_ranking(
     test: pd.DataFrame,
     k: int = 10,
     relevance_threshold: float = 4.0,
-    batch_size: int = DEFAULT_BATCH_USERS,
+    batch_size: int | None = None,
     device: str = "cpu",
     max_users: int | None = None,
     seed: int = 42,
@@ -81,7 +81,7 @@ def evaluate_ranking(
         test: held-out ratings with user_id, item_id and rating columns.
         k: recommendations per user.
         relevance_threshold: stars at or above which a test rating is relevant.
-        batch_size: users scored at once (see `Recommender.recommend`).
+        batch_size: users scored at once (None: `Recommender.recommend`'s default).
         device: torch device for scoring ("cpu", "cuda"); numpy is used on the CPU.
         max_users: evaluate a random sample of this many users (None: all).
         seed: seed of that sample.

@@ -26,6 +26,7 @@ from recsys_lib.models import (
     Popularity,
     Recommender,
 )
+from recsys_lib.models.base import score_batch_users
 
 _TINY_TRAINER = {"epochs": 2, "batch_size": 32, "device": "cpu", "progress": False,
                  "max_minutes": None, "mixed_precision": "off"}
@@ -137,6 +138,19 @@ def test_numpy_and_torch_paths_and_batches_agree(
     np.testing.assert_array_equal(numpy_items, torch_items)
     np.testing.assert_array_equal(numpy_items, small_items)
     np.testing.assert_allclose(numpy_scores, torch_scores, rtol=1e-6)
+
+
+def test_default_batches_bound_the_score_block(train: Interactions, monkeypatch) -> None:
+    assert score_batch_users(59_047) == 135 and score_batch_users(9_724) == 500
+    assert score_batch_users(10**9) == 1
+    model = Popularity().fit(train)
+    sizes = []
+    score = model._score
+    monkeypatch.setattr(model, "_score", lambda rows: sizes.append(len(rows)) or score(rows))
+    monkeypatch.setattr("recsys_lib.models.base.DEFAULT_BATCH_CELLS", 2 * train.n_items)
+    items, _ = model.recommend(train.user_ids, k=3)
+    assert sizes[:-1] == [2] * (len(sizes) - 1) and sum(sizes) == train.n_users
+    np.testing.assert_array_equal(items, model.recommend(train.user_ids, k=3, batch_size=500)[0])
 
 
 @pytest.mark.parametrize("factory", FACTORIES)

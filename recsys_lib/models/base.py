@@ -19,11 +19,24 @@ from recsys_lib.data.interactions import Interactions
 from recsys_lib.files import atomic_path
 from recsys_lib.models.scoring import mask_seen, top_k_numpy, top_k_torch
 
-__all__ = ["DEFAULT_BATCH_USERS", "NotFittedError", "Recommender", "fit_estimate", "item_counts"]
+__all__ = [
+    "DEFAULT_BATCH_USERS", "NotFittedError", "Recommender", "fit_estimate", "item_counts",
+    "score_batch_users",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_USERS = 500
+#: Score cells of one batch of users: a 32 MB float32 block (MovieLens 25M's 59,047 items:
+#: 135 users; 500 up to 16,000 items). The models' temporaries are a few such blocks, so
+#: at 59,047 items a 500-user batch cost the evaluation 140-300 MB more peak memory.
+DEFAULT_BATCH_CELLS = 8_000_000
+
+
+def score_batch_users(n_items: int) -> int:
+    """Users `recommend` scores at once by default: `DEFAULT_BATCH_USERS`, fewer where
+    their float32 score block would exceed `DEFAULT_BATCH_CELLS` cells."""
+    return int(max(1, min(DEFAULT_BATCH_USERS, DEFAULT_BATCH_CELLS // max(n_items, 1))))
 ModelT = TypeVar("ModelT", bound="Recommender")
 
 
@@ -163,7 +176,7 @@ class Recommender(ABC):
         k: int = 10,
         *,
         exclude_seen: bool = True,
-        batch_size: int = DEFAULT_BATCH_USERS,
+        batch_size: int | None = None,
         device: str = "cpu",
         backend: str = "auto",
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +186,8 @@ class Recommender(ABC):
             user_ids: raw user ids; users unknown to training get the most popular items.
             k: items per user.
             exclude_seen: leave out each user's training items.
-            batch_size: users scored at once (bounds memory: batch_size x n_items floats).
+            batch_size: users scored at once (bounds memory: batch_size x n_items floats);
+                None: `score_batch_users(n_items)`.
             device: torch device for the torch backend ("cpu", "cuda", "cuda:N").
             backend: "numpy" (argpartition on the CPU), "torch" (torch.topk on `device`,
                 cached GPU memory released between batches) or "auto" (torch on CUDA,
@@ -186,6 +200,8 @@ class Recommender(ABC):
         train = self._require_fitted()
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
+        if batch_size is None:
+            batch_size = score_batch_users(train.n_items)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if backend not in ("auto", "numpy", "torch"):
