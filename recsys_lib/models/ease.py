@@ -59,8 +59,6 @@ def ease_weights(
         ValueError: lam <= 0.
         np.linalg.LinAlgError: the factorisation failed (a non-finite input).
     """
-    from scipy.linalg import lapack
-
     _check_lam(lam)
     n_items = user_items.shape[1]
     block = max(1, block_bytes // (_BYTES_PER_GRAM_CELL * max(n_items, 1)))
@@ -69,19 +67,8 @@ def ease_weights(
     gram = _upper_gram(_binary(items_users), block)
     del items_users
     gram.flat[:: n_items + 1] += np.float32(lam)
-    # gram is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
-    # works on it in place (f2py copies only arrays of another order or dtype). The
-    # Fortran lower triangle it fills is the upper triangle of the C-ordered view.
-    factor, info = lapack.spotrf(gram.T, lower=1, clean=0, overwrite_a=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Cholesky factorisation of X^T X + lam I failed (info={info})")
+    weights = _inverse_in_place(gram, "X^T X + lam I")
     del gram
-    inverse, info = lapack.spotri(factor, lower=1, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverting X^T X + lam I failed (info={info})")
-    del factor
-    weights = inverse.T
-    del inverse
     _mirror_upper_to_lower(weights, max(1, block // 4))
     diagonal = weights.diagonal().copy()
     weights *= (-1.0 / diagonal)[None, :]
@@ -111,25 +98,14 @@ def ease_factors(user_items: sp.csr_matrix, lam: float) -> tuple[np.ndarray, np.
         ValueError: lam <= 0.
         np.linalg.LinAlgError: the factorisation failed (a non-finite input).
     """
-    from scipy.linalg import lapack
-
     _check_lam(lam)
     binary = _binary(user_items)
     binary_t = binary.T.tocsr()  # items x users
     n_users, n_items = binary.shape
     kernel = dense_product(binary, binary_t).astype(np.float64)
     kernel.flat[:: n_users + 1] += lam
-    # symmetric: its transpose is the same matrix in Fortran order, worked on in place
-    # (as in `ease_weights`); the Fortran lower triangle is the C-ordered upper one
-    factor, info = lapack.dpotrf(kernel.T, lower=1, clean=0, overwrite_a=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Cholesky factorisation of X X^T + lam I failed (info={info})")
+    inverse = _inverse_in_place(kernel, "X X^T + lam I")
     del kernel
-    inverse, info = lapack.dpotri(factor, lower=1, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverting X X^T + lam I failed (info={info})")
-    del factor
-    inverse = inverse.T
     _mirror_upper_to_lower(inverse, 256)
     inverse = inverse.astype(np.float32)
     solved = np.empty((n_users, n_items), dtype=np.float32)
@@ -142,6 +118,31 @@ def ease_factors(user_items: sp.csr_matrix, lam: float) -> tuple[np.ndarray, np.
     diagonal = np.bincount(binary.indices, weights=solved[rows, binary.indices],
                            minlength=n_items)
     return solved, diagonal.astype(np.float32)
+
+
+def _inverse_in_place(matrix: np.ndarray, name: str) -> np.ndarray:
+    """The inverse of a symmetric positive definite C-ordered float32 or float64 array,
+    computed in its memory by LAPACK (Cholesky factorisation ?potrf, then ?potri): the
+    C-ordered view of `matrix` whose upper triangle holds it, the lower one left unset.
+
+    Being symmetric, `matrix` transposed is the same matrix in Fortran order, which LAPACK
+    works on in place (f2py copies only arrays of another order or dtype); the Fortran
+    lower triangle it fills is the C-ordered view's upper one.
+
+    Raises:
+        np.linalg.LinAlgError: a step failed (`name` says which matrix).
+    """
+    from scipy.linalg import lapack
+
+    single = matrix.dtype == np.float32
+    potrf, potri = (lapack.spotrf, lapack.spotri) if single else (lapack.dpotrf, lapack.dpotri)
+    factor, info = potrf(matrix.T, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky factorisation of {name} failed (info={info})")
+    inverse, info = potri(factor, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting {name} failed (info={info})")
+    return inverse.T
 
 
 def _check_lam(lam: float) -> None:
