@@ -37,6 +37,8 @@ def score_batch_users(n_items: int) -> int:
     """Users `recommend` scores at once by default: `DEFAULT_BATCH_USERS`, fewer where
     their float32 score block would exceed `DEFAULT_BATCH_CELLS` cells."""
     return int(max(1, min(DEFAULT_BATCH_USERS, DEFAULT_BATCH_CELLS // max(n_items, 1))))
+
+
 ModelT = TypeVar("ModelT", bound="Recommender")
 
 
