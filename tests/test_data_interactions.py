@@ -33,3 +33,33 @@ def test_to_frame_of_some_users_is_their_rows_of_the_whole_frame() -> None:
     expected = whole[whole["user_id"].isin([7, 9])].reset_index(drop=True)
     pd.testing.assert_frame_equal(some, expected)
     assert interactions.to_frame(np.array([4])).empty
+
+
+@pytest.mark.parametrize("highest", [50, 3_000_000_000])  # looked up in a table / searched
+def test_index_of_finds_known_ids_and_marks_the_rest(highest: int) -> None:
+    from recsys_lib.data.interactions import index_of
+
+    rng = np.random.default_rng(3)
+    known = np.unique(rng.integers(0, highest, 20)).astype(np.int64)
+    raw = np.concatenate([known[::-1], [-5, highest + 7, known[0]], rng.integers(0, highest, 9)])
+    expected = np.array([np.flatnonzero(known == value)[0] if value in known else -1
+                         for value in raw])
+    got = index_of(known, raw)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, expected)
+    grid = 3 * (len(raw) // 3)  # a 2-d array keeps its shape
+    np.testing.assert_array_equal(index_of(known, raw[:grid].reshape(3, -1)),
+                                  expected[:grid].reshape(3, -1))
+    assert index_of(known, raw[:0]).shape == (0,)
+    assert index_of(known, np.float64(known[1])) == 1  # a float scalar: searched
+
+
+def test_unique_ids_are_numpys_unique() -> None:
+    from recsys_lib.data.interactions import unique_ids
+
+    rng = np.random.default_rng(4)
+    for ids in (rng.integers(0, 1_000, 5_000), rng.integers(0, 2**40, 50),
+                np.array([3, -2, 3, 7]), np.array([], dtype=np.int32), np.array([2.5, 1.0])):
+        got = unique_ids(ids)
+        np.testing.assert_array_equal(got, np.unique(ids))
+    assert unique_ids(np.array([5, 1, 5], dtype=np.int64)).dtype == np.int32

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from recsys_lib.data.schema import DataError
 
-__all__ = ["Interactions", "build_user_items", "drop_duplicate_pairs", "index_of"]
+__all__ = ["Interactions", "build_user_items", "drop_duplicate_pairs", "index_of", "unique_ids"]
 
 
 def build_user_items(
@@ -31,6 +31,11 @@ def build_user_items(
     return matrix
 
 
+#: Ids at most this large (or 4 per known id) are looked up in a table instead of searched
+#: (MovieLens 25M's 20M training ratings: 0.05 s instead of 1 s per id column).
+_LOOKUP_IDS = 1 << 20
+
+
 def index_of(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
     """Positions of `raw_ids` in the sorted unique array `sorted_ids`.
 
@@ -40,10 +45,42 @@ def index_of(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
     raw_ids = np.asarray(raw_ids)
     if len(sorted_ids) == 0:
         return np.full(raw_ids.shape, -1, dtype=np.int32)
+    if _small_ids(sorted_ids, raw_ids):  # a table of every id up to the largest known
+        highest = int(sorted_ids[-1])
+        table = np.full(highest + 2, -1, dtype=np.int32)  # the last slot: out of range
+        table[sorted_ids] = np.arange(len(sorted_ids), dtype=np.int32)
+        if raw_ids.size and (raw_ids.min() < 0 or raw_ids.max() > highest):
+            raw_ids = np.where((raw_ids >= 0) & (raw_ids <= highest), raw_ids, highest + 1)
+        return table[raw_ids]
     position = np.searchsorted(sorted_ids, raw_ids)
     position = np.minimum(position, len(sorted_ids) - 1)
     found = sorted_ids[position] == raw_ids
     return np.where(found, position, -1).astype(np.int32)
+
+
+def unique_ids(ids: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of an array of ids (`np.unique`), int32 when they fit;
+    counted in a table instead of sorted when the ids are small non-negative integers."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iu" and ids.size and ids.min() >= 0 and ids.max() < max(
+        _LOOKUP_IDS, ids.size
+    ):
+        found = np.flatnonzero(np.bincount(ids.ravel()))
+    else:
+        found = np.unique(ids)
+    if found.dtype.kind in "iu" and (len(found) == 0 or found[-1] < 2**31):
+        return found.astype(np.int32)
+    return found
+
+
+def _small_ids(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> bool:
+    """Whether `index_of` can look integer ids up in a table of the largest known one's
+    size (non-negative, at most `_LOOKUP_IDS` or four slots per known id)."""
+    return (
+        sorted_ids.dtype.kind in "iu" and raw_ids.dtype.kind in "iu"
+        and int(sorted_ids[0]) >= 0
+        and int(sorted_ids[-1]) < max(_LOOKUP_IDS, 4 * len(sorted_ids))
+    )
 
 
 def drop_duplicate_pairs(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -117,9 +154,9 @@ class Interactions:
         for column, ids in (("user_id", users), ("item_id", items)):
             _check_non_negative(column, ids)
         if user_ids is None:
-            user_ids = np.unique(users).astype(np.int32)
+            user_ids = unique_ids(users).astype(np.int32, copy=False)
         if item_ids is None:
-            item_ids = np.unique(items).astype(np.int32)
+            item_ids = unique_ids(items).astype(np.int32, copy=False)
         user_index = index_of(user_ids, users)
         item_index = index_of(item_ids, items)
         known = (user_index >= 0) & (item_index >= 0)
