@@ -67,7 +67,7 @@ def test_predictions_and_scores_follow_the_learned_weights(split, monkeypatch) -
     np.testing.assert_allclose(blend._score(rows), scores, atol=1e-5)
     # scored by chunks of users (here 2 x 2 of them, the cores' chunks), the same scores
     monkeypatch.setattr("recsys_lib.models.blend.available_cores", lambda: 2)
-    monkeypatch.setattr("recsys_lib.models.blend.CHUNK_CELLS", 2 * train.n_items)
+    monkeypatch.setattr("recsys_lib.models.row_chunks.CHUNK_CELLS", 2 * train.n_items)
     np.testing.assert_allclose(blend._score(rows), scores, atol=1e-5)
 
 

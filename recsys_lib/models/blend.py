@@ -17,7 +17,7 @@ from recsys_lib.environment import available_cores
 from recsys_lib.memory import dense_matrix_bytes, release_freed_heap
 from recsys_lib.metrics import ranking_metrics
 from recsys_lib.models.base import Recommender, fit_estimate
-from recsys_lib.models.row_chunks import CHUNK_CELLS
+from recsys_lib.models.row_chunks import chunk_rows
 from recsys_lib.models.scoring import mask_seen, top_k_numpy
 
 __all__ = [
@@ -385,7 +385,7 @@ class Blend(Recommender):
         # by chunks of users, so the members' score blocks and their temporaries are a
         # chunk's, not the batch's: as many of `map_row_chunks`' chunks as there are cores
         n_items = self._require_fitted().n_items
-        step = available_cores() * max(1, CHUNK_CELLS // max(n_items, 1))
+        step = available_cores() * chunk_rows(n_items)
         if len(user_rows) <= step:
             return self._blended_scores(user_rows)
         scores = np.empty((len(user_rows), n_items), dtype=np.float32)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from recsys_lib.environment import available_cores
 
-__all__ = ["dense_product", "map_row_chunks"]
+__all__ = ["chunk_rows", "dense_product", "map_row_chunks"]
 
 #: Result cells per chunk of rows: 16 MB of float32, and at most about twice that of a
 #: sparse intermediate. Chunks this small also stay in cache: ItemKNN's scores of 1,000
@@ -29,14 +29,19 @@ CHUNK_CELLS = 4_000_000
 Result = TypeVar("Result")
 
 
+def chunk_rows(n_columns: int) -> int:
+    """Rows per chunk of `n_columns` columns: about `CHUNK_CELLS` cells, at least one row."""
+    return max(1, CHUNK_CELLS // max(n_columns, 1))
+
+
 def map_row_chunks(
     function: Callable[[slice], Result], n_rows: int, n_columns: int, *,
     n_jobs: int | None = None,
 ) -> list[Result]:
-    """`function` of each chunk of about `CHUNK_CELLS` / `n_columns` rows (a slice), in
+    """`function` of each chunk of `chunk_rows(n_columns)` rows (a slice), in
     order, on up to `n_jobs` threads (None: every available core); one empty chunk when
     there are no rows."""
-    step = max(1, CHUNK_CELLS // max(n_columns, 1))
+    step = chunk_rows(n_columns)
     chunks = [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
     chunks = chunks or [slice(0, 0)]  # no rows: one empty chunk
     n_jobs = available_cores() if n_jobs is None else max(1, n_jobs)
