@@ -62,4 +62,4 @@ def test_unique_ids_are_numpys_unique() -> None:
                 np.array([3, -2, 3, 7]), np.array([], dtype=np.int32), np.array([2.5, 1.0])):
         got = unique_ids(ids)
         np.testing.assert_array_equal(got, np.unique(ids))
-    assert unique_ids(np.array([5, 1, 5], dtype=np.int64)).dtype == np.int32
+        assert got.dtype == np.unique(ids).dtype

@@ -59,28 +59,27 @@ def index_of(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> np.ndarray:
 
 
 def unique_ids(ids: np.ndarray) -> np.ndarray:
-    """The sorted distinct values of an array of ids (`np.unique`), int32 when they fit;
-    counted in a table instead of sorted when the ids are small non-negative integers."""
+    """The sorted distinct values of an array of ids, as `np.unique` gives them; counted in
+    a table instead of sorted when the ids are small non-negative integers."""
     ids = np.asarray(ids)
-    if ids.dtype.kind in "iu" and ids.size and ids.min() >= 0 and ids.max() < max(
-        _LOOKUP_IDS, ids.size
-    ):
-        found = np.flatnonzero(np.bincount(ids.ravel()))
-    else:
-        found = np.unique(ids)
-    if found.dtype.kind in "iu" and (len(found) == 0 or found[-1] < 2**31):
-        return found.astype(np.int32)
-    return found
+    if ids.dtype.kind in "iu" and ids.size and _fits_table(ids.min(), ids.max(), ids.size):
+        return np.flatnonzero(np.bincount(ids.ravel())).astype(ids.dtype)
+    return np.unique(ids)
 
 
 def _small_ids(sorted_ids: np.ndarray, raw_ids: np.ndarray) -> bool:
     """Whether `index_of` can look integer ids up in a table of the largest known one's
-    size (non-negative, at most `_LOOKUP_IDS` or four slots per known id)."""
+    size (`_fits_table`, four slots per known id)."""
     return (
         sorted_ids.dtype.kind in "iu" and raw_ids.dtype.kind in "iu"
-        and int(sorted_ids[0]) >= 0
-        and int(sorted_ids[-1]) < max(_LOOKUP_IDS, 4 * len(sorted_ids))
+        and _fits_table(sorted_ids[0], sorted_ids[-1], 4 * len(sorted_ids))
     )
+
+
+def _fits_table(lowest: int, highest: int, slots: int) -> bool:
+    """Whether ids from `lowest` to `highest` index a table of at most `_LOOKUP_IDS`
+    entries, or of `slots` where that is more."""
+    return int(lowest) >= 0 and int(highest) < max(_LOOKUP_IDS, slots)
 
 
 def drop_duplicate_pairs(ratings: pd.DataFrame) -> tuple[pd.DataFrame, int]:
