@@ -180,7 +180,7 @@ from recsys_lib import plots
 
 metrics_figure = plots.plot_metrics(table)
 timeline_figure = plots.plot_memory_timeline(memory.samples(), memory.timeline())
-ratings_figure = plots.plot_rating_distribution(data.split.train, data.split.test)
+ratings_figure = plots.plot_rating_distribution(data.train, data.split.test)
 record.add("plots", plots.save_figures(run.run_dir / "plots", metrics=metrics_figure,
                                        memory_timeline=timeline_figure,
                                        rating_distribution=ratings_figure))
@@ -200,9 +200,9 @@ from recsys_lib.data import load_movies
 from recsys_lib.runs.tables import example_user, user_favourites, user_recommendations
 
 movies = load_movies(data.source)
-user = example_user(data.split.train, data.split.test)
+user = example_user(data.train, data.split.test)
 print(f"User {user}: highest-rated movies in the training data")
-user_favourites(data.split.train, movies, user)
+user_favourites(data.train, movies, user)
 
 # %%
 from recsys_lib.runs.tables import best_model
@@ -219,7 +219,7 @@ user_recommendations(models[best_ranker], movies, user, k=params.TOP_K)
 # %%
 from recsys_lib.runs.tables import most_rated_item, similar_movies
 
-movie = most_rated_item(data.split.train)
+movie = most_rated_item(data.train)
 title = movies.loc[movies["item_id"] == movie, "title"].iloc[0]
 print(f"Movies like {title}, by EASE")
 similar_movies(models["EASE"], movies, movie, k=params.TOP_K)

@@ -263,9 +263,9 @@ from recsys_lib.data import load_movies
 from recsys_lib.runs.tables import example_user, user_favourites, user_recommendations
 
 movies = load_movies(data.source)
-user = example_user(data.split.train, data.split.test)
+user = example_user(data.train, data.split.test)
 print(f"User {user}: highest-rated movies in the training data")
-user_favourites(data.split.train, movies, user)
+user_favourites(data.train, movies, user)
 
 # %%
 print(f"{kind.name}'s top-{params.TOP_K} for user {user}")

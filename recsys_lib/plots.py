@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from recsys_lib.data.interactions import Interactions, count_by
+
 __all__ = [
     "ERROR_METRICS",
     "NotebookFigure",
@@ -153,14 +155,15 @@ def _draw_stage_lanes(ax: Axes, timeline: pd.DataFrame) -> None:
     ax.set_ylabel("stages")
 
 
-def plot_rating_distribution(*frames: pd.DataFrame) -> Figure:
+def plot_rating_distribution(*ratings: pd.DataFrame | Interactions) -> Figure:
     """Rating histogram, and ratings per user and per item (log scale, the long tail), of
-    the ratings in `frames` together (one frame, or a split's train and test frames)."""
-    if not frames:
+    the ratings in `ratings` together: one frame, or a split's two sides (frames, or the
+    encoded training `Interactions` and the test frame)."""
+    if not ratings:
         raise ValueError("plot_rating_distribution needs at least one ratings frame")
 
     def counts_of(column: str) -> pd.Series:
-        return pd.concat([f[column].value_counts() for f in frames]).groupby(level=0).sum()
+        return pd.concat([count_by(part, column) for part in ratings]).groupby(level=0).sum()
 
     fig = NotebookFigure(figsize=(12, 3.4), layout="constrained")
     ax_rating, ax_users, ax_items = fig.subplots(1, 3)

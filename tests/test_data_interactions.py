@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from recsys_lib.data import DataError, Interactions
+from recsys_lib.data.interactions import count_by
 
 
 @pytest.mark.parametrize("column", ["user_id", "item_id"])
@@ -63,3 +64,21 @@ def test_unique_ids_are_numpys_unique() -> None:
         got = unique_ids(ids)
         np.testing.assert_array_equal(got, np.unique(ids))
         assert got.dtype == np.unique(ids).dtype
+
+
+def test_counts_are_the_frames_value_counts() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"user_id": rng.integers(0, 40, 300), "item_id": rng.integers(5, 90, 300),
+                          "rating": rng.integers(1, 11, 300) / 2})
+    frame = frame.drop_duplicates(["user_id", "item_id"])
+    # an id map with users and items that have no rating: they are left out, as in the frame
+    encoded = Interactions.from_ratings(frame, user_ids=np.arange(50), item_ids=np.arange(100))
+    for column in ("user_id", "item_id", "rating"):
+        expected = frame[column].value_counts().sort_index()
+        counts = encoded.counts(column).sort_index()
+        np.testing.assert_array_equal(counts.index.to_numpy(), expected.index.to_numpy())
+        np.testing.assert_array_equal(counts.to_numpy(), expected.to_numpy())
+        assert counts.index.name == column
+        np.testing.assert_array_equal(count_by(frame, column).sort_index(), expected)
+    with pytest.raises(ValueError, match="not 'timestamp'"):
+        encoded.counts("timestamp")

@@ -9,6 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.transforms import Bbox
 
 from recsys_lib import plots
+from recsys_lib.data import Interactions
 
 
 def test_plot_metrics_draws_one_axis_per_available_metric(tmp_path):
@@ -94,6 +95,12 @@ def test_rating_distribution_of_a_split_counts_both_sides_together(tiny_ratings)
         for line_whole, line_split in zip(ax_whole.lines, ax_split.lines, strict=True):
             np.testing.assert_array_equal(line_whole.get_ydata(), line_split.get_ydata())
     assert len(whole.axes[1].lines[0].get_ydata()) == tiny_ratings["user_id"].nunique()
+    encoded = plots.plot_rating_distribution(Interactions.from_ratings(train), test)
+    for ax_whole, ax_encoded in zip(whole.axes, encoded.axes, strict=True):
+        assert [p.get_height() for p in ax_whole.patches] == [
+            p.get_height() for p in ax_encoded.patches]
+        for line_whole, line_encoded in zip(ax_whole.lines, ax_encoded.lines, strict=True):
+            np.testing.assert_array_equal(line_whole.get_ydata(), line_encoded.get_ydata())
     with pytest.raises(ValueError, match="at least one ratings frame"):
         plots.plot_rating_distribution()
 

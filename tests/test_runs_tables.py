@@ -14,6 +14,7 @@ from recsys_lib.runs.tables import (
     best_model,
     collect_runs,
     diagnostics_table,
+    example_user,
     most_rated_item,
     results_table,
     similar_movies,
@@ -111,3 +112,17 @@ def test_most_rated_item_and_its_similar_movies(movies):
     assert table["rank"].tolist() == [1, 2]
     assert 1 not in table["item_id"].tolist()
     assert table.loc[0, "title"] == "B"  # item 2 is rated with item 1 by both its users
+
+
+def test_the_training_interactions_stand_in_for_the_training_frame(movies):
+    train = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3], "item_id": [3, 2, 4, 2, 1, 2],
+                          "rating": [4.0, 5.0, 4.0, 3.0, 2.0, 5.0]})
+    test = pd.DataFrame({"user_id": [9, 2, 1], "item_id": [1, 3, 1], "rating": [4.0] * 3})
+    encoded = Interactions.from_ratings(train)
+    assert example_user(encoded, test, min_train_ratings=3) == example_user(train, test, 3) == 1
+    assert example_user(encoded, test, min_train_ratings=5) == 1  # the test user with the most
+    assert most_rated_item(encoded) == most_rated_item(train) == 2
+    favourites = user_favourites(encoded, movies, 1)
+    assert favourites["item_id"].tolist() == [2, 3, 4]  # 5 stars, then the 4s by id
+    with pytest.raises(ValueError, match="user 9 has no ratings"):
+        user_favourites(encoded, movies, 9)

@@ -25,7 +25,7 @@ from recsys_lib.data.schema import (
     DataError,
     RatingScale,
 )
-from recsys_lib.data.split import SPLIT_STRATEGIES, Split, split_ratings
+from recsys_lib.data.split import SPLIT_STRATEGIES, Split, SplitRecord, split_ratings
 from recsys_lib.data.synthetic import synthetic_movies, synthetic_ratings
 from recsys_lib.data.writers import WRITE_LAYOUTS, write_ratings
 
@@ -47,6 +47,7 @@ __all__ = [
     "RatingScale",
     "Release",
     "Split",
+    "SplitRecord",
     "build_user_items",
     "describe_ratings",
     "detect_layout",

@@ -11,7 +11,10 @@ import scipy.sparse as sp
 
 from recsys_lib.data.schema import DataError
 
-__all__ = ["Interactions", "build_user_items", "drop_duplicate_pairs", "index_of", "unique_ids"]
+__all__ = [
+    "Interactions", "build_user_items", "count_by", "drop_duplicate_pairs", "index_of",
+    "unique_ids",
+]
 
 
 def build_user_items(
@@ -224,6 +227,31 @@ class Interactions:
                 "rating": coo.data.astype(np.float32),
             }
         )
+
+    def counts(self, column: str) -> pd.Series:
+        """int64 ratings per raw "user_id", per raw "item_id" or per "rating" value, as a
+        ratings frame's `frame[column].value_counts()` gives them (values without a
+        rating left out; the order is not fixed)."""
+        if column == "user_id":
+            counts, index = np.diff(self.user_items.indptr), self.user_ids
+        elif column == "item_id":
+            counts = np.bincount(self.user_items.indices, minlength=self.n_items)
+            index = self.item_ids
+        elif column == "rating":
+            return pd.Series(self.user_items.data, name="rating").value_counts()
+        else:
+            raise ValueError(f"counts are by 'user_id', 'item_id' or 'rating', not {column!r}")
+        rated = counts > 0
+        index = pd.Index(index[rated], name=column)
+        return pd.Series(counts[rated].astype(np.int64), index=index, name="count")
+
+
+def count_by(ratings: pd.DataFrame | Interactions, column: str) -> pd.Series:
+    """Ratings per value of `column` ("user_id", "item_id", "rating") of a ratings frame
+    or of encoded `Interactions` (see `Interactions.counts`)."""
+    if isinstance(ratings, Interactions):
+        return ratings.counts(column)
+    return ratings[column].value_counts()
 
 
 def _check_non_negative(column: str, ids: np.ndarray) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 from recsys_lib.data import (
     DataSource,
     Interactions,
-    Split,
+    SplitRecord,
     describe_ratings,
     find_source,
     load_ratings,
@@ -48,30 +48,30 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PreparedData:
     """What the data step produces: the source, a description of the loaded ratings, the
-    split, and the training `Interactions` that every model fits on.
+    split's record with its held-out ratings, and the training `Interactions` that every
+    model fits on.
 
-    The loaded frame itself is not kept: the split's two frames hold every rating, and a
-    third copy would cost a MovieLens 25M run 500 MB for nothing.
+    Neither the loaded frame nor the training frame is kept: the encoded matrix holds the
+    training ratings, and each frame would cost a MovieLens 25M run 305-500 MB more.
 
     Attributes:
         source: where the ratings came from.
         loaded: `describe_ratings` of the loaded (and sampled) frame, taken before the
             split: counts, density, rating range, its memory and the sample record.
-        split: the train/test split.
+        split: the train/test split's record: its held-out ratings (`split.test`) and
+            counts.
         train: the encoded training ratings.
     """
 
     source: DataSource
     loaded: dict[str, Any]
-    split: Split
+    split: SplitRecord
     train: Interactions
 
     @property
     def footprint_mb(self) -> float:
-        """MB held by both split frames and the training matrix."""
-        frames = (self.split.train, self.split.test)
-        frame_bytes = sum(int(f.memory_usage(deep=True).sum()) for f in frames)
-        return (frame_bytes + self.train.nbytes) / 2**20
+        """MB held by the test frame and the training matrix."""
+        return (int(self.split.test.memory_usage(deep=True).sum()) + self.train.nbytes) / 2**20
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description for `results.json` "data"."""
@@ -101,7 +101,6 @@ class PreparedData:
         """One row per data structure held with its size in MB (the loaded frame, freed
         after the split, last)."""
         rows = [
-            ("train frame", len(self.split.train), self.split.train.memory_usage(deep=True).sum()),
             ("test frame", len(self.split.test), self.split.test.memory_usage(deep=True).sum()),
             ("train CSR matrix (float32)", self.train.nnz, self.train.nbytes),
             ("loaded frame (freed after the split)", self.loaded["n_ratings"],
@@ -115,7 +114,8 @@ class PreparedData:
 
 def prepare_data(params: NotebookParams, memory: MemoryMonitor | None = None) -> PreparedData:
     """Find the source, load (sampling while streaming), split and encode the training set,
-    each step tracked by `memory`; the loaded frame is described, then freed once split."""
+    each step tracked by `memory`; the loaded frame is described, then freed once split,
+    and the training frame once encoded."""
     memory = memory or MemoryMonitor()
     source = find_source(params.DATA_PATH)
     with memory.track("load data"):
@@ -133,7 +133,9 @@ def prepare_data(params: NotebookParams, memory: MemoryMonitor | None = None) ->
         )
         del ratings
         train = Interactions.from_ratings(split.train)
-    return PreparedData(source, loaded, split, train)
+        record = split.record()
+        del split
+    return PreparedData(source, loaded, record, train)
 
 
 def plan_fit(model: Recommender, train: Interactions, name: str | None = None) -> Preflight:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys_lib.data.interactions import Interactions, count_by
 from recsys_lib.models.base import Recommender
 from recsys_lib.runs.record import RESULTS_FILE, read_results
 
@@ -98,14 +99,17 @@ def best_model(
     return (min if lower_is_better else max)(scored, key=scored.__getitem__)
 
 
-def example_user(train: pd.DataFrame, test: pd.DataFrame, min_train_ratings: int = 5) -> int:
+def example_user(
+    train: pd.DataFrame | Interactions, test: pd.DataFrame, min_train_ratings: int = 5
+) -> int:
     """A user to show recommendations for: the first test user with at least
-    `min_train_ratings` training ratings (else the test user with the most).
+    `min_train_ratings` training ratings (else the test user with the most); `train` is
+    the training frame or its `Interactions`.
 
     Raises:
         ValueError: no test user has a training rating.
     """
-    counts = train["user_id"].value_counts()
+    counts = count_by(train, "user_id")
     candidates = pd.unique(test["user_id"].to_numpy())
     known = [user for user in candidates if counts.get(user, 0) > 0]
     if not known:
@@ -117,14 +121,18 @@ def example_user(train: pd.DataFrame, test: pd.DataFrame, min_train_ratings: int
 
 
 def user_favourites(
-    ratings: pd.DataFrame, movies: pd.DataFrame, user_id: int, n: int = 10
+    ratings: pd.DataFrame | Interactions, movies: pd.DataFrame, user_id: int, n: int = 10
 ) -> pd.DataFrame:
-    """The user's `n` highest-rated movies (latest first among equal ratings) with titles."""
-    rows = ratings.loc[ratings["user_id"] == user_id]
+    """The user's `n` highest-rated movies with titles, from a ratings frame (latest first
+    among equal ratings where it has timestamps) or `Interactions` (lowest id first)."""
+    if isinstance(ratings, Interactions):
+        rows = ratings.to_frame(np.array([user_id]))
+    else:
+        rows = ratings.loc[ratings["user_id"] == user_id]
     if rows.empty:
         raise ValueError(f"user {user_id} has no ratings in this data")
     order = ["rating", "timestamp"] if "timestamp" in rows else ["rating"]
-    top = rows.sort_values(order, ascending=False).head(n)
+    top = rows.sort_values(order, ascending=False, kind="stable").head(n)
     return with_titles(top[["item_id", "rating"]], movies)
 
 
@@ -139,9 +147,10 @@ def user_recommendations(
     return with_titles(frame, movies)
 
 
-def most_rated_item(ratings: pd.DataFrame) -> int:
-    """The item with the most ratings (the lowest id among ties): a title everyone knows."""
-    counts = ratings["item_id"].value_counts()
+def most_rated_item(ratings: pd.DataFrame | Interactions) -> int:
+    """The item with the most ratings (the lowest id among ties) of a ratings frame or
+    `Interactions`: a title everyone knows."""
+    counts = count_by(ratings, "item_id")
     return int(counts[counts == counts.max()].index.min())
 
 

@@ -171,7 +171,8 @@ class VAEData:
 
 def vae_data(data: PreparedData, seed: int = 42) -> VAEData:
     """Split the training ratings into fit and validation parts (seeded)."""
-    split = split_ratings(data.split.train, "random", test_fraction=VALIDATION_FRACTION, seed=seed)
+    split = split_ratings(data.train.to_frame(), "random", test_fraction=VALIDATION_FRACTION,
+                          seed=seed)
     return VAEData(Interactions.from_ratings(split.train), Interactions.from_ratings(split.test))
 
 
