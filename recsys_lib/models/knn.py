@@ -449,18 +449,21 @@ class ItemKNN(Recommender):
     def _neighbour_term(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """sum s e / (sum s + damping) over each pair's top rated neighbours, float32
         (for UserKNN the roles swap: rows are items, neighbours users)."""
-        residuals = self._residual_rows(user_rows)
-        n_pairs, n_items = residuals.shape
+        # a row's residuals once however many of the pairs are its (a user's test ratings)
+        rows, pair_row = np.unique(user_rows, return_inverse=True)
+        residuals = self._residual_rows(rows)
+        n_pairs, n_items = len(user_rows), residuals.shape[1]
+        pattern = residuals[pair_row]
         rated = sp.csr_matrix(
-            (np.ones_like(residuals.data), residuals.indices, residuals.indptr),
-            shape=residuals.shape,
+            (np.ones_like(pattern.data), pattern.indices, pattern.indptr), shape=pattern.shape
         )
+        del pattern
         common = sp.csr_matrix(self.neighbors_[item_cols].multiply(rated))
         common.sort_indices()
         pair = user_rows_of(common)
-        # each common entry's residual: find (pair, item) among the pairs' residual rows
+        # each common entry's residual: find (row, item) among the rows' residuals
         keys = user_rows_of(residuals).astype(np.int64) * n_items + residuals.indices
-        wanted = pair.astype(np.int64) * n_items + common.indices
+        wanted = pair_row[pair].astype(np.int64) * n_items + common.indices
         errors = residuals.data[np.searchsorted(keys, wanted)]
         chosen = _best_per_row(pair, common.data, common.indptr, self.n_neighbors)
         weights = common.data[chosen].astype(np.float64)
