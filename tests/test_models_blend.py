@@ -81,6 +81,17 @@ def test_normalised_scores_standardise_each_row() -> None:
     assert same is scores and np.array_equal(scores, z)
     ints = np.array([[1, 2, 3]])
     assert normalised_scores(ints, in_place=True) is not ints  # not float32: a copy
+    # a long constant row whose float32 mean does not come out exact is still all zeros
+    constant = np.full((2, 59_047), 0.1, dtype=np.float32)
+    constant[1] = 3.7
+    np.testing.assert_array_equal(normalised_scores(constant), 0.0)
+    rng = np.random.default_rng(0)
+    wide = (rng.standard_normal((3, 59_047)) * 0.3 + 3.5).astype(np.float32)
+    z = normalised_scores(wide)
+    np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(z, (wide - wide.mean(axis=1, keepdims=True, dtype=np.float64))
+                               / wide.std(axis=1, keepdims=True, dtype=np.float64), atol=1e-4)
 
 
 def test_a_ranking_only_blend_does_not_predict_ratings(tiny_ratings: pd.DataFrame) -> None:

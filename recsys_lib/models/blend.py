@@ -66,11 +66,21 @@ def normalised_scores(scores: Any, *, in_place: bool = False) -> np.ndarray:
             scores = scores.astype(np.float32)  # a copy
     else:
         scores = np.array(scores.detach().float().cpu().numpy(), dtype=np.float32)
-    mean = scores.mean(axis=1, keepdims=True, dtype=np.float64)
-    sd = scores.std(axis=1, keepdims=True, dtype=np.float64)
-    scale = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
-    scores -= mean.astype(np.float32)
-    scores *= scale.astype(np.float32)
+    # float32 passes over the block, no temporaries of its size (numpy's float64 std made
+    # three: a fifth of the time, and of MovieLens 25M's blend evaluation 11 of 34 s).
+    # A row's mean only shifts the whole row, which no ranking sees; the sd is taken
+    # after centring, so it does not suffer the cancellation of E[x^2] - E[x]^2.
+    # The mean of the centred rows is taken out again (float32 sums of 59,047 items round
+    # off 1e-4 of the mean); a constant row's sd is then a residue of under 1e-6 of its
+    # mean and counts as 0.
+    n_items = max(scores.shape[1], 1)
+    average = np.full(scores.shape[1], 1 / n_items, dtype=np.float32)
+    mean = scores @ average
+    scores -= mean[:, None]
+    scores -= (scores @ average)[:, None]
+    sd = np.sqrt(np.einsum("ij,ij->i", scores, scores) / n_items)
+    varies = sd > 1e-6 * np.abs(mean)
+    scores *= np.divide(1.0, sd, out=np.zeros_like(sd), where=varies & (sd > 0))[:, None]
     return scores
 
 
