@@ -97,7 +97,10 @@ def _ease(p: ClassicalParams, built: Built) -> EASE:
 
 
 #: The blend's members: its name for each -> the notebook model it is.
-BLEND_MEMBERS = {"baseline": "BiasBaseline", "svd": "SVD", "knn": "ItemKNN", "ease": "EASE"}
+BLEND_MEMBERS = {
+    "baseline": "BiasBaseline", "popularity": "Popularity", "svd": "SVD", "knn": "ItemKNN",
+    "ease": "EASE",
+}
 
 
 def _blend(p: ClassicalParams, built: Built) -> Blend:
