@@ -36,7 +36,7 @@ from recsys_lib.data import Interactions, embedded_path, load_ratings, split_rat
 from recsys_lib.evaluation import evaluate_ranking, evaluate_ratings
 from recsys_lib.memory import MemoryMonitor, cleanup
 from recsys_lib.models.vae import load_config, vae_kind
-from recsys_lib.runs.vae import VALIDATION_FRACTION, VAEData, fit_vae, refit_epochs, refit_vae
+from recsys_lib.runs.vae import fit_vae, refit_epochs, refit_vae, vae_data
 from recsys_lib.training import TensorBatches, Trainer, seed_everything
 from recsys_lib.training.loop import build_optimizer
 
@@ -84,8 +84,7 @@ def quality(ratings, seed: int) -> None:
     on all of them, every seen item masked."""
     split = split_ratings(ratings, "random", test_fraction=0.2, seed=seed)
     train = Interactions.from_ratings(split.train)
-    inner = split_ratings(split.train, "random", test_fraction=VALIDATION_FRACTION, seed=seed)
-    data = VAEData(Interactions.from_ratings(inner.train), Interactions.from_ratings(inner.test))
+    data = vae_data(train, seed=seed)
     memory = MemoryMonitor()
     for name, kind in (("cpu_quick", "rating_vae"), ("mult_vae_quick", "mult_vae")):
         config = load_config(name, overrides={"seed": seed, "progress": False})

@@ -145,7 +145,7 @@ print(data.source.describe())
 for note in data.notes():
     print(f"NOTE: {note}")
 print(data.split.describe())
-vae_split = vae_data(data, seed=params.SEED)
+vae_split = vae_data(data.train, seed=params.SEED)
 record.set_data(data.summary())
 record.set_data(vae_split.summary())
 data.footprint_table()

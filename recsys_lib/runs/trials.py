@@ -143,7 +143,7 @@ class TrialRunner:
         key = tuple(getattr(params, name) for name in _DATA_KEYS)
         if key not in self._data:
             data = prepare_data(params)
-            self._data = {key: (data, vae_data(data, seed=params.SEED))}
+            self._data = {key: (data, vae_data(data.train, seed=params.SEED))}
         return self._data[key]
 
     def _vae(self, trial: Any, record: RunRecord, raw: dict[str, Any],

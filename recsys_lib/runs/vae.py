@@ -19,7 +19,6 @@ from recsys_lib.models.vae import VAE_KINDS, RunConfig, VAERecommender, load_con
 from recsys_lib.runs.overrides import apply_overrides
 from recsys_lib.runs.params import NotebookParams, check_choice, check_positive
 from recsys_lib.runs.signals import RunInterrupted
-from recsys_lib.runs.steps import PreparedData
 from recsys_lib.training import TrainingPlan
 from recsys_lib.training.early_warnings import EarlyWarning
 from recsys_lib.training.launch import launch
@@ -169,9 +168,10 @@ class VAEData:
         return {"validation": {"n_fit": self.fit.nnz, "n_validation": self.validation.nnz}}
 
 
-def vae_data(data: PreparedData, seed: int = 42) -> VAEData:
-    """Split the training ratings into fit and validation parts (seeded)."""
-    split = split_ratings(data.train.to_frame(), "random", test_fraction=VALIDATION_FRACTION,
+def vae_data(train: Interactions, seed: int = 42) -> VAEData:
+    """Split the training ratings into fit and validation parts (seeded), from the encoded
+    training set (by user, then item)."""
+    split = split_ratings(train.to_frame(), "random", test_fraction=VALIDATION_FRACTION,
                           seed=seed)
     return VAEData(Interactions.from_ratings(split.train), Interactions.from_ratings(split.test))
 
