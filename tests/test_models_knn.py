@@ -15,7 +15,7 @@ from recsys_lib.data import load_ratings, split_ratings, synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.evaluation import evaluate_ratings
 from recsys_lib.models import BiasBaseline, ItemKNN
-from recsys_lib.models.knn import item_neighbors
+from recsys_lib.models.knn import _best_per_row, item_neighbors
 
 
 def _random_residuals(n_users: int, n_items: int, density: float, seed: int) -> sp.csr_matrix:
@@ -312,3 +312,17 @@ def test_similarity_cap_computes_the_neighbours_from_each_users_capped_ratings()
     assert (same.neighbors_ != uncapped.neighbors_).nnz == 0
     with pytest.raises(ValueError, match="similarity_cap"):
         ItemKNN(similarity_cap=0)
+
+
+def test_best_per_row_is_the_lexsort_choice_with_ties_and_signs() -> None:
+    rng = np.random.default_rng(5)
+    rows = np.sort(rng.integers(0, 300, 20_000))
+    # few distinct values: many ties, negatives, and both zeros
+    values = rng.choice(np.array([-2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 3.0], np.float32), 20_000)
+    counts = np.bincount(rows, minlength=300)
+    starts = np.cumsum(counts) - counts
+    for k in (1, 3, 50):
+        chosen = _best_per_row(rows, values, starts, k)
+        order = np.lexsort((-values, rows))
+        expected = order[np.arange(len(order)) - starts[rows[order]] < k]
+        np.testing.assert_array_equal(chosen, expected)
