@@ -23,6 +23,7 @@ from recsys_lib.memory import release_freed_heap, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
 from recsys_lib.models.row_chunks import dense_product
+from recsys_lib.models.scoring import descending_by_row
 
 __all__ = [
     "ItemKNN", "UserKNN", "capped_rows", "item_neighbors", "positive_top_k", "rater_block_size",
@@ -263,15 +264,8 @@ def _best_per_row(
 ) -> np.ndarray:
     """Positions of each row's `k` largest float32 `values` among entries ordered by row,
     then column (equal values keep the lower column first); `row_starts[r]` is the
-    position of row r's first entry.
-
-    One stable sort of an int64 key, the row above the value's bits in descending
-    order, instead of `np.lexsort((-values, rows))`: the same order, 3-6x faster.
-    """
-    bits = (np.asarray(values, dtype=np.float32) + np.float32(0)).view(np.uint32)  # -0 is 0
-    ascending = np.where(bits & 0x80000000, ~bits, bits | 0x80000000)  # orders as the floats
-    key = (rows.astype(np.int64) << 32) | (~ascending).astype(np.int64)
-    order = np.argsort(key, kind="stable")
+    position of row r's first entry."""
+    order = descending_by_row(rows, values)
     return order[np.arange(len(order)) - row_starts[rows[order]] < k]
 
 

@@ -17,7 +17,14 @@ from recsys_lib.models.row_chunks import map_row_chunks
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["mask_seen", "top_k_numpy", "top_k_torch"]
+__all__ = ["descending_by_row", "mask_seen", "top_k_numpy", "top_k_torch"]
+
+# `_top_k_rows` keeps the entries at or above the value that about `_THRESHOLD_SURPLUS`
+# x k of a strided sample of about `_THRESHOLD_SAMPLE` of a row's columns reach, and
+# sorts those: on rows at least `_THRESHOLD_MIN_ITEMS_PER_PICK` x k items wide.
+_THRESHOLD_SAMPLE = 2_048
+_THRESHOLD_SURPLUS = 4
+_THRESHOLD_MIN_ITEMS_PER_PICK = 64
 
 
 def mask_seen(scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
@@ -56,8 +63,54 @@ def top_k_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def descending_by_row(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The stable order of entries by row, then by float32 value, largest first: equal
+    values keep their order (the lower column first where entries come by column).
+
+    One stable sort of an int64 key, the row (>= 0) above the value's bits in descending
+    order: `np.lexsort((-values, rows))`'s order, 3-6x faster.
+    """
+    bits = (np.asarray(values, dtype=np.float32) + np.float32(0)).view(np.uint32)  # -0 is 0
+    ascending = np.where(bits & 0x80000000, ~bits, bits | 0x80000000)  # orders as the floats
+    key = (rows.astype(np.int64) << 32) | (~ascending).astype(np.int64)
+    return np.argsort(key, kind="stable")
+
+
 def _top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`top_k_numpy` of a chunk of rows, 0 < k <= n_items, without NaN."""
+    """`top_k_numpy` of a chunk of rows, 0 < k <= n_items, without NaN: rows that a
+    threshold from a sample of their columns leaves with at least `k` entries (the
+    wide rows of a catalogue, almost all of them) by sorting only those entries, the
+    others by a selection over every column."""
+    n_rows, n_items = scores.shape
+    if n_items < _THRESHOLD_MIN_ITEMS_PER_PICK * k:
+        return _top_k_selected(scores, k)
+    index = np.empty((n_rows, k), dtype=np.int32)
+    best = np.empty((n_rows, k), dtype=np.float32)
+    sample = scores[:, :: max(1, n_items // _THRESHOLD_SAMPLE)]
+    rank = min(sample.shape[1], -(-_THRESHOLD_SURPLUS * k * sample.shape[1] // n_items))
+    threshold = -np.partition(-sample, rank - 1, axis=1)[:, rank - 1 : rank]
+    kept = scores >= threshold  # with ties at it, at least every row's rank-th best
+    counts = np.count_nonzero(kept, axis=1)
+    short = counts < k
+    if short.any():  # the sample set the bar too high, or it is -inf: a full selection
+        kept[short] = False
+        counts[short] = 0
+        index[short], best[short] = _top_k_selected(scores[short], k)
+    rows, columns = np.divmod(np.flatnonzero(kept), n_items)  # np.nonzero on 2-d is slower
+    del kept
+    values = scores[rows, columns]
+    order = descending_by_row(rows, values)
+    starts = np.cumsum(counts) - counts
+    first = order[np.arange(len(order)) - starts[rows[order]] < k]  # by row, best first
+    long = ~short
+    index[long] = columns[first].reshape(-1, k)
+    best[long] = values[first].reshape(-1, k)
+    index[~np.isfinite(best)] = -1
+    return index, best
+
+
+def _top_k_selected(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_top_k_rows` by a selection over every column of each row."""
     n_rows, n_items = scores.shape
     if k < n_items:
         candidates = np.nonzero(_top_k_mask(scores, k))[1].reshape(n_rows, k)
