@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
+import recsys_lib.models.baseline as baseline
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.models import BiasBaseline
 from recsys_lib.models.baseline import Biases
@@ -99,3 +103,28 @@ def test_bad_parameters_are_named(train: Interactions, kwargs: dict, message: st
     with pytest.raises(ValueError, match=message):
         model.fit(train)
     assert model.train_ is None  # a failed fit leaves the model unfitted
+
+
+def test_biases_by_spans_of_rows_are_the_one_pass_biases(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    dense = np.where(rng.random((40, 30)) < 0.3, rng.integers(1, 11, (40, 30)) / 2, 0.0)
+    dense[[3, 17]] = 0.0  # users without a rating (an id map of more users)
+    matrix = sp.csr_matrix(dense.astype(np.float32))
+    whole = baseline.Biases.fit(matrix)
+    monkeypatch.setattr(baseline, "_SPAN_RATINGS", 7)  # spans of a row or two
+    spans = baseline._row_spans(matrix.indptr, 7)
+    assert len(spans) > 10 and spans[0][0] == 0 and spans[-1][1] == matrix.shape[0]
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
+    chunked = baseline.Biases.fit(matrix)
+    np.testing.assert_array_equal(chunked.user, whole.user)
+    np.testing.assert_array_equal(chunked.item, whole.item)
+    assert chunked.user[3] == chunked.user[17] == 0.0
+    # the damped alternating means, computed from their definition
+    mean = dense[dense > 0].mean()
+    user = np.zeros(40)
+    rated = dense > 0
+    for _ in range(baseline.DEFAULT_BIAS_ITERATIONS):
+        item = ((dense - mean - user[:, None]) * rated).sum(0) / (rated.sum(0) + 10.0)
+        user = ((dense - mean - item[None, :]) * rated).sum(1) / (rated.sum(1) + 15.0)
+    np.testing.assert_allclose(whole.user, user, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(whole.item, item, rtol=1e-5, atol=1e-6)

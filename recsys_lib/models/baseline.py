@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_REG_ITEMS = 10.0
 DEFAULT_REG_USERS = 15.0
 DEFAULT_BIAS_ITERATIONS = 5
+_SPAN_RATINGS = 2_000_000  # ratings per span of rows whose user biases are repeated at once
 
 
 def user_rows_of(user_items: sp.csr_matrix) -> np.ndarray:
@@ -66,20 +68,30 @@ class Biases:
         if reg_items < 0 or reg_users < 0:
             raise ValueError(f"regularisation must be >= 0, got {reg_items=}, {reg_users=}")
         n_users, n_items = user_items.shape
-        rows, cols = user_rows_of(user_items), user_items.indices
+        indptr, cols = user_items.indptr, user_items.indices
+        counts = np.diff(indptr)
+        rated = np.flatnonzero(counts)  # a row's ratings are one run of the CSR arrays
         centred = user_items.data.astype(np.float64)
         mean = float(centred.mean())
         centred -= mean
         item_count = np.bincount(cols, minlength=n_items) + reg_items
-        user_count = np.bincount(rows, minlength=n_users) + reg_users
-        user = np.zeros(n_users)
+        user_count = counts + reg_users
+        user, user_sums = np.zeros(n_users), np.zeros(n_users)
         work = np.empty_like(centred)  # one float64 buffer per rating, reused in place
+        spans = _row_spans(indptr, _SPAN_RATINGS)
         for _ in range(n_iterations):
-            # mode="clip" (the indices are valid) spares take() a buffered copy of `out`
-            np.subtract(centred, np.take(user, rows, out=work, mode="clip"), out=work)
+            # a user's bias repeated over their run, by spans of rows (no per-rating copy),
+            # and their sums by run: a gather and a bincount over sorted rows were 2.5x slower
+            for lo, hi in spans:
+                np.subtract(centred[indptr[lo] : indptr[hi]],
+                            np.repeat(user[lo:hi], counts[lo:hi]),
+                            out=work[indptr[lo] : indptr[hi]])
             item = _safe_divide(np.bincount(cols, work, n_items), item_count)
+            # mode="clip" (the indices are valid) spares take() a buffered copy of `out`
             np.subtract(centred, np.take(item, cols, out=work, mode="clip"), out=work)
-            user = _safe_divide(np.bincount(rows, work, n_users), user_count)
+            if len(rated):
+                user_sums[rated] = np.add.reduceat(work, indptr[rated])
+            user = _safe_divide(user_sums, user_count)
         return cls(
             mean=mean,
             user=user.astype(np.float32),
@@ -135,6 +147,15 @@ class Biases:
         """Rebuild from the arrays `state` returned."""
         mean, low, high = (float(value) for value in state["bias_scalars"])
         return cls(mean, state["user_bias"], state["item_bias"], low, high)
+
+
+def _row_spans(indptr: np.ndarray, ratings: int) -> list[tuple[int, int]]:
+    """Consecutive (first, stop) row ranges of a CSR matrix holding about `ratings`
+    stored entries each (a longer row is a span of its own); none for no rows."""
+    n_rows, nnz = len(indptr) - 1, int(indptr[-1])
+    cuts = np.searchsorted(indptr, np.arange(ratings, nnz, ratings), side="right") - 1
+    bounds = np.unique(np.r_[0, cuts, n_rows]) if n_rows else np.zeros(0, dtype=int)
+    return [(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
 
 
 def _safe_divide(total: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -194,8 +215,8 @@ class BiasBaseline(Recommender):
 
     @fit_estimate
     def estimate_fit_bytes(cls, n_users: int, n_items: int, nnz: int) -> int:
-        """Per rating: the int32 row index, the centred float64 ratings, one float64 work
-        buffer and numpy's int64 copy of an index array inside `bincount`; plus the float64
-        counts and biases."""
-        per_rating = dense_matrix_bytes((nnz,), "int32") + 3 * dense_matrix_bytes((nnz,), "float64")
+        """Per rating: the centred float64 ratings, one float64 work buffer and numpy's
+        int64 copy of the item indices inside `bincount`; plus the float64 counts and
+        biases (a span's repeated user biases, at most 16 MB, within the margin)."""
+        per_rating = 3 * dense_matrix_bytes((nnz,), "float64")
         return per_rating + 3 * dense_matrix_bytes((n_users + n_items,), "float64")
