@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -78,7 +77,7 @@ class Biases:
         user_count = counts + reg_users
         user, user_sums = np.zeros(n_users), np.zeros(n_users)
         work = np.empty_like(centred)  # one float64 buffer per rating, reused in place
-        spans = _row_spans(indptr, _SPAN_RATINGS)
+        spans = row_spans(counts, _SPAN_RATINGS)
         for _ in range(n_iterations):
             # a user's bias repeated over their run, by spans of rows (no per-rating copy),
             # and their sums by run: a gather and a bincount over sorted rows were 2.5x slower
@@ -149,13 +148,13 @@ class Biases:
         return cls(mean, state["user_bias"], state["item_bias"], low, high)
 
 
-def _row_spans(indptr: np.ndarray, ratings: int) -> list[tuple[int, int]]:
-    """Consecutive (first, stop) row ranges of a CSR matrix holding about `ratings`
-    stored entries each (a longer row is a span of its own); none for no rows."""
-    n_rows, nnz = len(indptr) - 1, int(indptr[-1])
-    cuts = np.searchsorted(indptr, np.arange(ratings, nnz, ratings), side="right") - 1
-    bounds = np.unique(np.r_[0, cuts, n_rows]) if n_rows else np.zeros(0, dtype=int)
-    return [(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
+def row_spans(counts: np.ndarray, ratings: int) -> list[tuple[int, int]]:
+    """Consecutive (first, stop) ranges of rows holding `counts` stored entries each: a
+    span is the rows whose first entries fall in one stretch of `ratings` entries (so at
+    most `ratings` plus its last row's); one empty span for no rows."""
+    stretch = (np.cumsum(counts) - counts) // ratings
+    bounds = np.flatnonzero(np.diff(stretch)) + 1
+    return list(zip(np.r_[0, bounds].tolist(), np.r_[bounds, len(counts)].tolist(), strict=True))
 
 
 def _safe_divide(total: np.ndarray, count: np.ndarray) -> np.ndarray:

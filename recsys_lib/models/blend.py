@@ -79,8 +79,8 @@ def normalised_scores(scores: Any, *, in_place: bool = False) -> np.ndarray:
     scores -= mean[:, None]
     scores -= (scores @ average)[:, None]
     sd = np.sqrt(np.einsum("ij,ij->i", scores, scores) / n_items)
-    varies = sd > 1e-6 * np.abs(mean)
-    scores *= np.divide(1.0, sd, out=np.zeros_like(sd), where=varies & (sd > 0))[:, None]
+    varies = sd > 1e-6 * np.abs(mean)  # so sd > 0
+    scores *= np.divide(1.0, sd, out=np.zeros_like(sd), where=varies)[:, None]
     return scores
 
 

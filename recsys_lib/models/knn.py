@@ -21,7 +21,7 @@ from recsys_lib.data.interactions import Interactions
 from recsys_lib.environment import available_cores
 from recsys_lib.memory import release_freed_heap, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
-from recsys_lib.models.baseline import BiasBaseline, Biases, user_rows_of
+from recsys_lib.models.baseline import BiasBaseline, Biases, row_spans, user_rows_of
 from recsys_lib.models.row_chunks import dense_product
 from recsys_lib.models.scoring import descending_by_row
 
@@ -195,10 +195,8 @@ def _rater_products(
     block_rated, block_errors, block_squares = operands
     del row, item
     ratings = errors.indptr[users + 1] - errors.indptr[users]
-    ranges = (np.cumsum(ratings) - ratings) // _SLICE_RATINGS  # each user's slice
-    bounds = np.flatnonzero(np.diff(ranges)) + 1
     sums = None
-    for first, last in zip(np.r_[0, bounds], np.r_[bounds, len(users)], strict=True):
+    for first, last in row_spans(ratings, _SLICE_RATINGS):
         part = errors[users[first:last]]
         # the items x users transposes of the slice: CSC on the slice's own arrays
         pattern, shape = (part.indices, part.indptr), (n_items, last - first)
