@@ -78,7 +78,8 @@ class _Discard:
 class LineProgress(text_tqdm):
     """A tqdm bar that draws nothing while it runs and writes one line when it closes,
     such as "epoch 2/5: 40/40 in 3.1 s (loss=0.52, lr=1.00e-03)", to `file` (default
-    stderr). `disable=True` silences it like any tqdm bar."""
+    stderr). `disable=True` silences it like any tqdm bar, and a bar closed sooner than
+    its `delay` seconds writes nothing (tqdm's bar would not have shown by then)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._summary_file = kwargs.pop("file", None)
@@ -100,12 +101,13 @@ class LineProgress(text_tqdm):
         return line + (f" ({info['postfix']})" if info["postfix"] else "")
 
     def close(self) -> None:
-        """Write the summary line once, then close the bar."""
+        """Write the summary line once (none within the bar's `delay`), then close it."""
         if not self.disable and not getattr(self, "_summarised", False):
             self._summarised = True
-            stream = self._summary_file or sys.stderr
-            stream.write(self.summary() + "\n")
-            stream.flush()
+            if self.format_dict["elapsed"] >= self.delay:
+                stream = self._summary_file or sys.stderr
+                stream.write(self.summary() + "\n")
+                stream.flush()
         super().close()
 
 

@@ -3,6 +3,7 @@ prediction formula, and "never worse than its baseline" on held-out splits."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 
 import numpy as np
@@ -14,7 +15,7 @@ import recsys_lib.models.knn as knn
 from recsys_lib.data import load_ratings, split_ratings, synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.evaluation import evaluate_ratings
-from recsys_lib.models import BiasBaseline, ItemKNN
+from recsys_lib.models import BiasBaseline, ItemKNN, UserKNN
 from recsys_lib.models.knn import _best_per_row, item_neighbors
 
 
@@ -129,6 +130,25 @@ def test_block_size_and_threads_do_not_change_the_result(
     np.testing.assert_array_equal(result.indptr, reference.indptr)
     np.testing.assert_array_equal(result.indices, reference.indices)
     np.testing.assert_array_equal(result.data, reference.data)
+
+
+def test_slow_similarity_work_shows_one_progress_line(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RECSYS_PROGRESS", "lines")
+    residuals = _random_residuals(40, 50, 0.2, seed=2)
+    reference = item_neighbors(residuals, 5, block_size=7, n_jobs=2)
+    assert capsys.readouterr().err == ""  # no description: no bar
+    item_neighbors(residuals, 5, block_size=7, n_jobs=2, progress="ItemKNN similarities")
+    assert capsys.readouterr().err == ""  # quicker than PROGRESS_DELAY_S: no line either
+    monkeypatch.setattr(knn, "PROGRESS_DELAY_S", 0.0)
+    result = item_neighbors(residuals, 5, block_size=7, n_jobs=2, progress="ItemKNN similarities")
+    assert re.fullmatch(r"ItemKNN similarities: 8/8 blocks in \d+\.\d s\n",
+                        capsys.readouterr().err)
+    np.testing.assert_array_equal(result.data, reference.data)
+    for model, shown in ((ItemKNN(n_neighbors=3), "ItemKNN"), (UserKNN(n_neighbors=3), "UserKNN"),
+                         (ItemKNN(n_neighbors=3, show_progress=False), None)):
+        model.fit(_frame(residuals))
+        described = [line.split(":")[0] for line in capsys.readouterr().err.splitlines()]
+        assert described == ([f"{shown} similarities"] if shown else [])
 
 
 @pytest.mark.parametrize("slice_ratings", [1, 9, 40])

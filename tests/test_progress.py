@@ -83,6 +83,17 @@ def test_line_bar_writes_one_summary_line_on_close():
     assert out.getvalue().splitlines()[-1].startswith("ml-100k.zip: 1.00M/3.00M B in ")
 
 
+def test_line_bar_closed_within_its_delay_writes_nothing():
+    out = io.StringIO()
+    with LineProgress(total=2, desc="quick", file=out, delay=60) as bar:
+        bar.update(2)
+    assert out.getvalue() == ""
+    with LineProgress(total=2, desc="slow", file=out, delay=2) as bar:
+        bar.start_t -= 5  # as if it had started 5 s ago
+        bar.update(2)
+    assert re.fullmatch(r"slow: 2/2 in 5\.\d s\n", out.getvalue())
+
+
 def test_off_and_disable_write_nothing(monkeypatch):
     out = io.StringIO()
     with LineProgress(total=2, file=out, disable=True) as bar:

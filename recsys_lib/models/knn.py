@@ -24,6 +24,7 @@ from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, row_spans, user_rows_of
 from recsys_lib.models.row_chunks import dense_product
 from recsys_lib.models.scoring import descending_by_row
+from recsys_lib.progress import progress_bar
 
 __all__ = [
     "ItemKNN", "UserKNN", "capped_rows", "item_neighbors", "positive_top_k", "rater_block_size",
@@ -46,6 +47,9 @@ _RATER_BLOCK_RATINGS = 500_000
 _SLICE_RATINGS = 2_000_000
 _BYTES_PER_SLICE_RATING = 16
 _CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
+#: Seconds of similarity work after which its progress bar shows (MovieLens 25M's shape:
+#: ItemKNN's take about a minute on 2 cores, the embedded data's under one second).
+PROGRESS_DELAY_S = 2.0
 _SELECTION_SAMPLE = 2_048  # about this many columns of a row set positive_top_k's threshold
 _SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, expected
 
@@ -69,6 +73,7 @@ def item_neighbors(
     min_support: int = 1,
     block_size: int | None = None,
     n_jobs: int | None = None,
+    progress: str | None = None,
 ) -> sp.csr_matrix:
     """Top-`n_neighbors` shrunk residual correlations of every item, without an items x
     items matrix.
@@ -92,6 +97,8 @@ def item_neighbors(
             (`rater_block_size`).
         n_jobs: threads working on blocks at once (scipy's products release the GIL);
             None uses every available core.
+        progress: the description of a progress bar over the blocks (`progress_bar`:
+            shown once the work has taken `PROGRESS_DELAY_S`); None: no bar.
 
     Returns:
         float32 CSR of shape (n_items, n_items): row i holds item i's neighbours j with
@@ -141,8 +148,14 @@ def item_neighbors(
     starts = range(0, n_items, block_size)
     logger.debug("item similarity: %d blocks of %d items on %d threads",
                  len(starts), block_size, n_jobs)
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        parts = list(pool.map(block, starts))
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool, progress_bar(
+        total=len(starts), desc=progress, unit="blocks", delay=PROGRESS_DELAY_S,
+        disable=progress is None,
+    ) as bar:
+        parts = []
+        for part in pool.map(block, starts):
+            parts.append(part)
+            bar.update(1)
     release_freed_heap()  # what the blocks' work left in the threads' heaps
     # the rows come by block and item, in order: CSR straight away, not through COO
     counts, columns, similarities = (np.concatenate([part[i] for part in parts]) for i in range(3))
@@ -346,6 +359,8 @@ class ItemKNN(Recommender):
         block_size: items per similarity block (None: `item_neighbors` sizes them).
         n_jobs: threads computing similarity blocks and ranking scores (None: every
             available core).
+        show_progress: a progress bar over the similarity blocks (`progress_bar`'s
+            mode) once they have taken `PROGRESS_DELAY_S`: quick fits show none.
     """
 
     #: What the rows and columns of `neighbors_` are: "items" (ItemKNN) or "users".
@@ -362,6 +377,7 @@ class ItemKNN(Recommender):
         similarity_cap: int | None = 1_000,
         block_size: int | None = None,
         n_jobs: int | None = None,
+        show_progress: bool = True,
     ) -> None:
         super().__init__()
         if n_neighbors < 1:
@@ -389,6 +405,7 @@ class ItemKNN(Recommender):
         self.similarity_cap = similarity_cap
         self.block_size = block_size
         self.n_jobs = n_jobs
+        self.show_progress = show_progress
         self.biases_: Biases | None = None
         self.neighbors_: sp.csr_matrix | None = None
         self._rows_ratings: sp.csr_matrix | None = None
@@ -407,6 +424,7 @@ class ItemKNN(Recommender):
             min_support=self.min_support,
             block_size=self.block_size,
             n_jobs=self.n_jobs,
+            progress=f"{type(self).__name__} similarities" if self.show_progress else None,
         )
 
     def _ratings_by_row(self) -> sp.csr_matrix:
@@ -491,6 +509,7 @@ class ItemKNN(Recommender):
             "similarity_cap": self.similarity_cap,
             "block_size": self.block_size,
             "n_jobs": self.n_jobs,
+            "show_progress": self.show_progress,
         }
 
     def _get_state(self) -> dict[str, np.ndarray]:
