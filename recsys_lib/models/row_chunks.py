@@ -68,8 +68,15 @@ def dense_product(
     left = left if left.format == "csr" else left.tocsr()
     out = np.empty((left.shape[0], right.shape[1]), dtype=np.float32)
 
+    dense_right = not sp.issparse(right)
+
     def chunk(rows: slice) -> None:
-        product = left[rows] @ right
+        part = left[rows]
+        # by a dense right operand, a CSC chunk reads each of its rows once for all the
+        # chunk's rows that use it rather than once per use (EASE's X_u B, 400 MB of
+        # weights for 10,000 items: 0.45 vs 0.82 s per 4,000 MovieLens 25M users, medians
+        # of five interleaved runs)
+        product = (part.tocsc() if dense_right else part) @ right
         if sp.issparse(product) and product.dtype == out.dtype:
             product.toarray(out=out[rows])  # no dense copy of its own
         else:
