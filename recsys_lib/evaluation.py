@@ -65,6 +65,7 @@ def evaluate_ranking(
     max_users: int | None = None,
     seed: int = 42,
     seen: Interactions | None = None,
+    progress: str | None = None,
 ) -> dict[str, float | int]:
     """Top-`k` ranking quality for every test user with a relevant test item.
 
@@ -88,6 +89,9 @@ def evaluate_ranking(
         seen: interactions to exclude besides `train` (users and items matched by raw
             id; usually the whole training set of a model fitted on part of it); None
             excludes `train`'s only.
+        progress: the description of a progress bar over the scored users (shown once
+            the scoring has taken `PROGRESS_DELAY_S`, see `Recommender.recommend`);
+            None: no bar.
 
     Returns:
         "precision@k", "recall@k", "ndcg@k", "map@k", "hit_rate@k", "coverage@k" (floats,
@@ -116,7 +120,8 @@ def evaluate_ranking(
     extra = _extra_seen(train, seen, users)
     depth = min(k + int(np.bincount(extra[0]).max(initial=0)), max(train.n_items, k))
     recommended, _ = model.recommend(
-        users, depth, exclude_seen=True, batch_size=batch_size, device=device
+        users, depth, exclude_seen=True, batch_size=batch_size, device=device,
+        progress=progress,
     )
     recommended = _drop_pairs(recommended, extra, k)
     result: dict[str, float | int] = dict(

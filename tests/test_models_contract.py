@@ -6,6 +6,7 @@ Add a model by appending to MODEL_FACTORIES; each factory takes a seed.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -124,6 +125,26 @@ def test_recommend_pads_when_too_few_unseen_items(
     for row, count in enumerate(n_unseen):
         assert (item_ids[row, :count] >= 0).all() and np.isfinite(scores[row, :count]).all()
         assert (item_ids[row, count:] == -1).all() and np.isneginf(scores[row, count:]).all()
+
+
+def test_slow_scoring_shows_one_progress_line_of_the_known_users(
+    train: Interactions, monkeypatch, capsys
+) -> None:
+    import recsys_lib.models.base as base
+
+    monkeypatch.setenv("RECSYS_PROGRESS", "lines")
+    model = Popularity().fit(train)
+    users = _all_users(train)  # the last is unknown: the popularity fallback, not scored
+    expected = model.recommend(users, k=3, batch_size=2)
+    got = model.recommend(users, k=3, batch_size=2, progress="Popularity rankings")
+    assert capsys.readouterr().err == ""  # quicker than PROGRESS_DELAY_S
+    monkeypatch.setattr(base, "PROGRESS_DELAY_S", 0.0)
+    again = model.recommend(users, k=3, batch_size=2, progress="Popularity rankings")
+    line = capsys.readouterr().err
+    assert re.fullmatch(rf"Popularity rankings: {len(users) - 1}/{len(users) - 1} users in "
+                        r"\d+\.\d s\n", line)
+    for result in (got, again):
+        np.testing.assert_array_equal(result[0], expected[0])
 
 
 @pytest.mark.parametrize("factory", FACTORIES)

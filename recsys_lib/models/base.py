@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.files import atomic_path
 from recsys_lib.models.scoring import mask_seen, top_k_numpy, top_k_torch
+from recsys_lib.progress import PROGRESS_DELAY_S, progress_bar
 
 __all__ = [
     "DEFAULT_BATCH_USERS", "NotFittedError", "Recommender", "fit_estimate", "item_counts",
@@ -181,6 +182,7 @@ class Recommender(ABC):
         batch_size: int | None = None,
         device: str = "cpu",
         backend: str = "auto",
+        progress: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` items for each raw user id, scored `batch_size` users at a time.
 
@@ -194,6 +196,8 @@ class Recommender(ABC):
             backend: "numpy" (argpartition on the CPU), "torch" (torch.topk on `device`,
                 cached GPU memory released between batches) or "auto" (torch on CUDA,
                 numpy otherwise).
+            progress: the description of a progress bar over the users (`progress_bar`,
+                shown once the scoring has taken `PROGRESS_DELAY_S`); None: no bar.
 
         Returns:
             int32 raw item ids and float32 scores, each of shape (len(user_ids), k); -1 and
@@ -221,20 +225,23 @@ class Recommender(ABC):
             index[unknown, :k_eff], scores[unknown, :k_eff] = best, best_scores
 
         use_torch = backend == "torch" or (backend == "auto" and device.startswith("cuda"))
-        for start in range(0, len(known), batch_size):
-            positions = known[start : start + batch_size]
-            rows = user_rows[positions]
-            seen = train.user_items[rows] if exclude_seen else None
-            block = self._score(rows)
-            if use_torch:
-                best, best_scores = top_k_torch(_to_torch(block, device), k_eff, seen)
-                _release_cached(device)
-            else:
-                block = np.asarray(_to_numpy(block), dtype=np.float32)
-                if seen is not None:
-                    mask_seen(block, seen)
-                best, best_scores = top_k_numpy(block, k_eff)
-            index[positions, :k_eff], scores[positions, :k_eff] = best, best_scores
+        with progress_bar(total=len(known), desc=progress, unit="users",
+                          delay=PROGRESS_DELAY_S, disable=progress is None) as bar:
+            for start in range(0, len(known), batch_size):
+                positions = known[start : start + batch_size]
+                rows = user_rows[positions]
+                seen = train.user_items[rows] if exclude_seen else None
+                block = self._score(rows)
+                if use_torch:
+                    best, best_scores = top_k_torch(_to_torch(block, device), k_eff, seen)
+                    _release_cached(device)
+                else:
+                    block = np.asarray(_to_numpy(block), dtype=np.float32)
+                    if seen is not None:
+                        mask_seen(block, seen)
+                    best, best_scores = top_k_numpy(block, k_eff)
+                index[positions, :k_eff], scores[positions, :k_eff] = best, best_scores
+                bar.update(len(positions))
 
         item_ids = np.where(index >= 0, train.item_ids[np.maximum(index, 0)], -1)
         return item_ids.astype(np.int32), scores

@@ -24,7 +24,7 @@ from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, row_spans, user_rows_of
 from recsys_lib.models.row_chunks import dense_product
 from recsys_lib.models.scoring import descending_by_row
-from recsys_lib.progress import progress_bar
+from recsys_lib.progress import PROGRESS_DELAY_S, progress_bar
 
 __all__ = [
     "ItemKNN", "UserKNN", "capped_rows", "item_neighbors", "positive_top_k", "rater_block_size",
@@ -47,9 +47,7 @@ _RATER_BLOCK_RATINGS = 500_000
 _SLICE_RATINGS = 2_000_000
 _BYTES_PER_SLICE_RATING = 16
 _CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
-#: Seconds of similarity work after which its progress bar shows (MovieLens 25M's shape:
-#: ItemKNN's take about a minute on 2 cores, the embedded data's under one second).
-PROGRESS_DELAY_S = 2.0
+
 _SELECTION_SAMPLE = 2_048  # about this many columns of a row set positive_top_k's threshold
 _SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, expected
 

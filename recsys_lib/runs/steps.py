@@ -236,6 +236,7 @@ class EvaluationContext:
                     max_users=self.max_users,
                     seed=self.seed,
                     seen=seen,
+                    progress=f"{name} rankings",
                 )
             )
         release_freed_heap()  # what the scoring batches freed, before the next step
