@@ -47,7 +47,6 @@ _RATER_BLOCK_RATINGS = 500_000
 _SLICE_RATINGS = 2_000_000
 _BYTES_PER_SLICE_RATING = 16
 _CHUNK_NNZ = 2_000_000  # gathered candidate entries per prediction chunk
-
 _SELECTION_SAMPLE = 2_048  # about this many columns of a row set positive_top_k's threshold
 _SELECTION_SURPLUS = 3  # entries the threshold lets through per entry kept, expected
 

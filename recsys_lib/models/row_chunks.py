@@ -67,7 +67,6 @@ def dense_product(
     """
     left = left if left.format == "csr" else left.tocsr()
     out = np.empty((left.shape[0], right.shape[1]), dtype=np.float32)
-
     dense_right = not sp.issparse(right)
 
     def chunk(rows: slice) -> None:
