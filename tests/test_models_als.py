@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -47,9 +48,22 @@ def test_fit_is_quiet_and_keeps_float32_factors(capfd: pytest.CaptureFixture) ->
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # implicit warns when BLAS runs several threads
         model = ALS(factors=8, iterations=3).fit(train)
-    assert capfd.readouterr().err == ""  # no progress bar unless show_progress=True
+    assert capfd.readouterr().err == ""  # implicit's own bar never; ours only when slow
     assert model.user_factors_.shape == (300, 8) and model.item_factors_.shape == (80, 8)
     assert model.user_factors_.dtype == model.item_factors_.dtype == np.float32
+
+
+def test_a_slow_fit_shows_one_progress_line_of_its_iterations(monkeypatch, capfd) -> None:
+    import recsys_lib.models.als as als
+
+    monkeypatch.setenv("RECSYS_PROGRESS", "lines")
+    monkeypatch.setattr(als, "PROGRESS_DELAY_S", 0.0)
+    train = Interactions.from_ratings(_clustered_ratings())
+    shown = ALS(factors=8, iterations=3).fit(train)
+    assert re.fullmatch(r"ALS fit: 3/3 iterations in \d+\.\d s\n", capfd.readouterr().err)
+    quiet = ALS(factors=8, iterations=3, show_progress=False).fit(train)
+    assert capfd.readouterr().err == ""
+    np.testing.assert_array_equal(shown.item_factors_, quiet.item_factors_)
 
 
 def test_cuda_without_implicit_gpu_falls_back_to_cpu(caplog: pytest.LogCaptureFixture) -> None:
