@@ -26,7 +26,7 @@ from tqdm.std import tqdm as text_tqdm
 
 __all__ = [
     "PROGRESS_DELAY_S", "PROGRESS_ENV", "PROGRESS_MODES", "LineProgress", "progress_bar",
-    "progress_mode",
+    "progress_mode", "work_progress",
 ]
 
 PROGRESS_ENV = "RECSYS_PROGRESS"
@@ -69,6 +69,14 @@ def progress_bar(*args: Any, **kwargs: Any) -> Any:
     else:
         tqdm = text_tqdm
     return tqdm(*args, **kwargs)
+
+
+def work_progress(total: int, desc: str | None, unit: str) -> Any:
+    """A `progress_bar` over a model's work (similarity blocks, iterations, scored users)
+    that shows only once the work has taken `PROGRESS_DELAY_S`; disabled when `desc` is
+    None (the caller asked for no bar)."""
+    return progress_bar(total=total, desc=desc, unit=unit, delay=PROGRESS_DELAY_S,
+                        disable=desc is None)
 
 
 class _Discard:

@@ -54,10 +54,10 @@ def test_fit_is_quiet_and_keeps_float32_factors(capfd: pytest.CaptureFixture) ->
 
 
 def test_a_slow_fit_shows_one_progress_line_of_its_iterations(monkeypatch, capfd) -> None:
-    import recsys_lib.models.als as als
+    import recsys_lib.progress as progress
 
     monkeypatch.setenv("RECSYS_PROGRESS", "lines")
-    monkeypatch.setattr(als, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
     train = Interactions.from_ratings(_clustered_ratings())
     shown = ALS(factors=8, iterations=3).fit(train)
     assert re.fullmatch(r"ALS fit: 3/3 iterations in \d+\.\d s\n", capfd.readouterr().err)

@@ -130,7 +130,7 @@ def test_recommend_pads_when_too_few_unseen_items(
 def test_slow_scoring_shows_one_progress_line_of_the_known_users(
     train: Interactions, monkeypatch, capsys
 ) -> None:
-    import recsys_lib.models.base as base
+    import recsys_lib.progress as progress
 
     monkeypatch.setenv("RECSYS_PROGRESS", "lines")
     model = Popularity().fit(train)
@@ -138,7 +138,7 @@ def test_slow_scoring_shows_one_progress_line_of_the_known_users(
     expected = model.recommend(users, k=3, batch_size=2)
     got = model.recommend(users, k=3, batch_size=2, progress="Popularity rankings")
     assert capsys.readouterr().err == ""  # quicker than PROGRESS_DELAY_S
-    monkeypatch.setattr(base, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
     again = model.recommend(users, k=3, batch_size=2, progress="Popularity rankings")
     line = capsys.readouterr().err
     assert re.fullmatch(rf"Popularity rankings: {len(users) - 1}/{len(users) - 1} users in "

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 import recsys_lib.models.knn as knn
+import recsys_lib.progress as progress
 from recsys_lib.data import load_ratings, split_ratings, synthetic_ratings
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.evaluation import evaluate_ratings
@@ -139,7 +140,7 @@ def test_slow_similarity_work_shows_one_progress_line(monkeypatch, capsys) -> No
     assert capsys.readouterr().err == ""  # no description: no bar
     item_neighbors(residuals, 5, block_size=7, n_jobs=2, progress="ItemKNN similarities")
     assert capsys.readouterr().err == ""  # quicker than PROGRESS_DELAY_S: no line either
-    monkeypatch.setattr(knn, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
     result = item_neighbors(residuals, 5, block_size=7, n_jobs=2, progress="ItemKNN similarities")
     assert re.fullmatch(r"ItemKNN similarities: 8/8 blocks in \d+\.\d s\n",
                         capsys.readouterr().err)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.memory import dense_matrix_bytes, sparse_matrix_bytes
 from recsys_lib.models.base import Recommender, fit_estimate
-from recsys_lib.progress import PROGRESS_DELAY_S, progress_bar
+from recsys_lib.progress import work_progress
 
 __all__ = ["ALS", "confidence_matrix"]
 
@@ -119,9 +119,8 @@ class ALS(Recommender):
         if self.device.startswith("cuda") and not use_gpu:
             logger.warning("implicit was built without CUDA; fitting ALS on the CPU")
         confidence = confidence_matrix(train.user_items, self.alpha, self.min_rating)
-        with threadpool_limits(1, "blas"), progress_bar(
-            total=self.iterations, desc="ALS fit", unit="iterations",
-            delay=PROGRESS_DELAY_S, disable=not self.show_progress,
+        with threadpool_limits(1, "blas"), work_progress(
+            self.iterations, "ALS fit" if self.show_progress else None, "iterations"
         ) as bar:
             model = implicit.als.AlternatingLeastSquares(
                 factors=self.factors,

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from recsys_lib.data.interactions import Interactions
 from recsys_lib.files import atomic_path
 from recsys_lib.models.scoring import mask_seen, top_k_numpy, top_k_torch
-from recsys_lib.progress import PROGRESS_DELAY_S, progress_bar
+from recsys_lib.progress import work_progress
 
 __all__ = [
     "DEFAULT_BATCH_USERS", "NotFittedError", "Recommender", "fit_estimate", "item_counts",
@@ -225,8 +225,7 @@ class Recommender(ABC):
             index[unknown, :k_eff], scores[unknown, :k_eff] = best, best_scores
 
         use_torch = backend == "torch" or (backend == "auto" and device.startswith("cuda"))
-        with progress_bar(total=len(known), desc=progress, unit="users",
-                          delay=PROGRESS_DELAY_S, disable=progress is None) as bar:
+        with work_progress(len(known), progress, "users") as bar:
             for start in range(0, len(known), batch_size):
                 positions = known[start : start + batch_size]
                 rows = user_rows[positions]

@@ -24,7 +24,7 @@ from recsys_lib.models.base import Recommender, fit_estimate
 from recsys_lib.models.baseline import BiasBaseline, Biases, row_spans, user_rows_of
 from recsys_lib.models.row_chunks import dense_product
 from recsys_lib.models.scoring import descending_by_row
-from recsys_lib.progress import PROGRESS_DELAY_S, progress_bar
+from recsys_lib.progress import work_progress
 
 __all__ = [
     "ItemKNN", "UserKNN", "capped_rows", "item_neighbors", "positive_top_k", "rater_block_size",
@@ -152,9 +152,8 @@ def item_neighbors(
     starts = range(0, n_items, block_size)
     logger.debug("item similarity: %d blocks of %d items on %d threads",
                  len(starts), block_size, n_jobs)
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool, progress_bar(
-        total=len(starts), desc=progress, unit="blocks", delay=PROGRESS_DELAY_S,
-        disable=progress is None,
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool, work_progress(
+        len(starts), progress, "blocks"
     ) as bar:
         parts = []
         for part in pool.map(block, starts):
