@@ -21,6 +21,7 @@ from recsys_lib.training import (
 )
 from recsys_lib.training.batching import shard_range
 from recsys_lib.training.launch import WorkerDied, launch
+from recsys_lib.training.recovery import StopFlag
 from recsys_lib.training.replicas import Replicas
 
 N_SAMPLES, BATCH = 65, 16  # 5 steps per epoch; the last batch holds one sample
@@ -172,3 +173,33 @@ def test_an_exception_on_a_worker_is_raised_in_the_caller():
         launch(fit, 0)
     with pytest.raises(KeyError, match="rank one failed"):
         launch(fail_on_rank_one, 2)
+
+
+def test_a_signal_during_the_stop_agreement_stops_every_rank_at_the_same_step():
+    # A SIGTERM whose handler runs while this rank waits in the all-reduce: the other rank
+    # saw no stop and trains on, so this one must too (a rank that left alone would leave
+    # the other waiting in its next collective), and both stop at the next step.
+    replicas, stop = Replicas(rank=1, world_size=2), StopFlag()
+
+    def all_reduce_with_the_signal_arriving(flag: bool) -> bool:
+        stop.request("sigterm")
+        return flag  # the other rank's flag was not set either
+
+    replicas.any = all_reduce_with_the_signal_arriving
+    assert not replicas.agree_stop(stop)
+    assert stop.reason == "sigterm"  # kept for the next step's agreement
+
+
+def test_ranks_that_stopped_for_different_reasons_agree_on_the_lowest_ranks(monkeypatch):
+    # rank 0 stopped early (its validation stalled) after a SIGTERM had reached rank 1:
+    # both must end alike, or rank 0 would go on to the refit without rank 1
+    replicas, stop = Replicas(rank=1, world_size=2), StopFlag()
+    stop.request("sigterm")
+    replicas.any = lambda flag: True
+
+    def all_gather(reasons: list, reason: str) -> None:
+        reasons[:] = ["early_stopping", reason]
+
+    monkeypatch.setattr("recsys_lib.training.replicas.dist.all_gather_object", all_gather)
+    assert replicas.agree_stop(stop)
+    assert stop.reason == "early_stopping"

@@ -116,7 +116,7 @@ class FitLoop:
         logger.info("training on %s (%s), %d epochs x %d steps, batch %d, micro-batch %d",
                     trainer.device, trainer.precision.name, cfg.epochs, len(self.train_batches),
                     cfg.batch_size, state.micro_batch)
-        while state.epoch < cfg.epochs and not self.stop:
+        while state.epoch < cfg.epochs and not self.replicas.agree_stop(self.stop):
             record = self._run_epoch()
             if state.batch < len(self.train_batches):  # stopped mid-epoch
                 break
@@ -375,6 +375,7 @@ class FitLoop:
     def finish(self) -> TrainResult:
         """Checkpoint a resumable stop, restore the best weights, say how the run ended."""
         state, manager, cfg, key = self.state, self.manager, self.config, self.key
+        self.replicas.agree_stop(self.stop)  # one reason on every rank, even for a late signal
         reason = self.stop.reason or "completed"
         last_path = manager.last_path
         if reason in ("time_budget", "sigterm", "sigint", "callback"):  # not a diverged state

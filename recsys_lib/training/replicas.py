@@ -137,15 +137,17 @@ class Replicas:
         return total / self.world_size
 
     def agree_stop(self, stop: StopFlag) -> bool:
-        """Whether to stop now: True on every rank once any rank's `stop` is set; the
-        first stopping rank's reason is then set on all of them."""
-        if not self.distributed or not self.any(bool(stop)):
-            return bool(stop)
+        """Whether to stop now: True on every rank once any rank's `stop` is set, and then
+        every rank's `stop.reason` is the same (that of the lowest rank with one). The flag
+        is read once: a signal that sets it during the agreement counts at the next one."""
+        requested = bool(stop)
+        if not self.distributed:
+            return requested
+        if not self.any(requested):
+            return False
         reasons: list[str | None] = [None] * self.world_size
         dist.all_gather_object(reasons, stop.reason)
-        reason = next(reason for reason in reasons if reason is not None)
-        if not stop:
-            stop.request(reason)
+        stop.reason = next(reason for reason in reasons if reason is not None)
         return True
 
     def broadcast(self, value: T) -> T:
