@@ -71,6 +71,30 @@ def test_predictions_and_scores_follow_the_learned_weights(split, monkeypatch) -
     np.testing.assert_allclose(blend._score(rows), scores, atol=1e-5)
 
 
+def test_members_that_rank_alike_for_every_user_are_scored_once(split, monkeypatch) -> None:
+    # popularity and item biases: each user's row is the same up to a shift, so standardised
+    # it is one row; the blend scores it for one user, whatever the number of users
+    train = Interactions.from_ratings(split.train)
+    blend = Blend(_members()).fit(train)
+    assert [m.same_ranking_for_every_user for m in blend.members.values()] == [
+        True, False, False, True]
+    scored_rows = []
+    popularity = blend.members["popularity"]
+    original = popularity._score
+    monkeypatch.setattr(popularity, "_score",
+                        lambda rows: scored_rows.append(len(rows)) or original(rows))
+    rows = np.arange(40)
+    for weights in ([1.0, 0.5, 0.25, 2.0], [0.5, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]):
+        blend.ranking_weights_ = np.array(weights)
+        expected = sum(w * normalised_scores(m._score(rows)) for w, m in
+                       zip(blend.ranking_weights_, blend.members.values(), strict=True))
+        scored_rows.clear()
+        scores = blend._score(rows)
+        np.testing.assert_allclose(scores, expected, atol=1e-5)
+        assert scores.shape == (40, train.n_items) and scores.dtype == np.float32
+        assert scored_rows == ([1] if weights[3] else [])
+
+
 def test_normalised_scores_standardise_each_row() -> None:
     scores = np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]], dtype=np.float32)
     z = normalised_scores(scores)

@@ -84,6 +84,10 @@ class Recommender(ABC):
 
     #: Whether `predict` returns ratings (False for ranking-only models).
     predicts_ratings: ClassVar[bool] = True
+    #: Whether every user's `_score` row is the same up to a constant shift (item
+    #: popularity, item biases): standardised over the items they are one row, which a
+    #: `Blend` then computes once instead of once per user.
+    same_ranking_for_every_user: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.train_: Interactions | None = None

@@ -173,6 +173,8 @@ class BiasBaseline(Recommender):
         n_iterations: item/user alternations (1 = one pass of each).
     """
 
+    same_ranking_for_every_user = True
+
     def __init__(
         self,
         reg_items: float = DEFAULT_REG_ITEMS,

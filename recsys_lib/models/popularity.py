@@ -23,6 +23,7 @@ class Popularity(Recommender):
     """
 
     predicts_ratings = False
+    same_ranking_for_every_user = True
 
     def __init__(self, min_rating: float | None = None) -> None:
         super().__init__()
